@@ -1,0 +1,186 @@
+//! Wrapper teardown: the binding transition (dealloc) and the settle (free).
+
+use core::ptr::NonNull;
+
+use crate::backoff::Backoff;
+use crate::frontend::flawed;
+use crate::sync::atomic::Ordering;
+use crate::word::{Raw, State};
+use crate::{Frontend, HandleSlot, Header};
+
+/// Whether a dying wrapper's memory may be kept for revival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Caching {
+    /// Keep the memory while the native object lives (same address on the next lookup).
+    Cache,
+    /// Really free it (types with finalizers, wrappers with live weak references, or a frontend
+    /// that does not cache).
+    Forget,
+}
+
+/// What the binding transition decided for a dying wrapper.
+#[must_use = "a Cached outcome carries the InTransit baton, which must be settled"]
+pub enum Dealloc<F: Frontend> {
+    /// Canonical and cacheable: the word is InTransit; settle the token in the wrapper's free.
+    Cached(InTransit<F>),
+    /// Canonical, not cacheable: the word is Detached; free the wrapper's memory.
+    Detached,
+    /// Not canonical (moved from, lost a publication race, or never bound): word unchanged; free
+    /// the wrapper's memory.
+    NotCanonical,
+}
+
+/// The InTransit baton: proof that the word says `InTransit(w)`. It must be [`settle`]d once, in
+/// the wrapper's free; dropping it instead panics (the memory would leak or be freed twice).
+///
+/// [`settle`]: InTransit::settle
+#[must_use = "settle the baton in the wrapper's free"]
+pub struct InTransit<F: Frontend> {
+    header: NonNull<Header<F>>,
+    wrapper: NonNull<F::Wrapper>,
+}
+
+impl<F: Frontend> core::fmt::Debug for Dealloc<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Cached(t) => f.debug_tuple("Cached").field(t).finish(),
+            Self::Detached => f.write_str("Detached"),
+            Self::NotCanonical => f.write_str("NotCanonical"),
+        }
+    }
+}
+
+impl<F: Frontend> core::fmt::Debug for InTransit<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InTransit")
+            .field("header", &self.header)
+            .field("wrapper", &self.wrapper)
+            .finish()
+    }
+}
+
+// SAFETY: the token only names the block and the wrapper; the word decides who may touch them.
+unsafe impl<F: Frontend> Send for InTransit<F> {}
+
+/// What the wrapper's free must do with the wrapper's memory after settling.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Settled {
+    /// The native object lives on: the memory now belongs to the word (Inactive). Do not touch it.
+    Cached,
+    /// Reclaim already ran and deferred: the kernel has freed the native block; free the
+    /// wrapper's memory now.
+    FreeWrapper,
+}
+
+/// The binding transition for wrapper `w`, whose frontend reference count reached zero.
+///
+/// Untracks `w` from the frontend's GC first, transitions the word (backing off while a lookup
+/// holds the lock), then drops the native reference `slot` held, outside any lock: that drop may
+/// run reclaim re-entrantly. Call it before anything can make `w`'s reference count look
+/// non-zero to another thread (lesson 2).
+///
+/// # Safety
+///
+/// `w` is a wrapper of `frontend` whose reference count reached zero, `slot` is its handle slot,
+/// and this is its only dealloc.
+pub unsafe fn dealloc<F: Frontend>(
+    frontend: &F,
+    w: NonNull<F::Wrapper>,
+    slot: &HandleSlot<F>,
+    caching: Caching,
+) -> Dealloc<F> {
+    if !flawed!(F, BackoffBeforeUntrack) {
+        // SAFETY: `w` is dying on this thread (caller).
+        unsafe { frontend.untrack(w) };
+    }
+    let outcome = match slot.header() {
+        None => Dealloc::NotCanonical,
+        Some(header_ptr) => {
+            if flawed!(F, DropBeforeTransit) {
+                drop(slot.take());
+            }
+            // SAFETY: the slot's reference keeps the block alive (the broken variant above
+            // gives it up too early: that is its bug).
+            let word = unsafe { &header_ptr.as_ref().binding };
+            transition(frontend, word, w, caching, header_ptr)
+        }
+    };
+    if flawed!(F, BackoffBeforeUntrack) {
+        // SAFETY: as above.
+        unsafe { frontend.untrack(w) };
+    }
+    // Outside any lock: may run reclaim on this thread, which then finds InTransit and defers.
+    drop(slot.take());
+    outcome
+}
+
+fn transition<F: Frontend>(
+    frontend: &F,
+    word: &crate::BindingWord<F::Wrapper>,
+    w: NonNull<F::Wrapper>,
+    caching: Caching,
+    header: NonNull<Header<F>>,
+) -> Dealloc<F> {
+    let active = Raw::encode(State::Active(w));
+    let (target, outcome) = match caching {
+        Caching::Cache => (State::InTransit(w), true),
+        Caching::Forget => (State::Detached, false),
+    };
+    let mut backoff = Backoff::new(frontend);
+    loop {
+        // AcqRel: after the last lookup's unlock (so its try-incref failed on our zero count),
+        // and published to the settler and reclaimer. Relaxed on failure: we only compare.
+        match word.cas(
+            active,
+            Raw::encode(target),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(()) if outcome => {
+                return Dealloc::Cached(InTransit { header, wrapper: w });
+            }
+            Ok(()) => return Dealloc::Detached,
+            Err(seen) if seen == active.locked() => word.wait_for_change(seen, &mut backoff),
+            Err(_) => return Dealloc::NotCanonical,
+        }
+    }
+}
+
+impl<F: Frontend> InTransit<F> {
+    /// The dying wrapper.
+    pub fn wrapper(&self) -> NonNull<F::Wrapper> {
+        self.wrapper
+    }
+
+    /// Settles the baton (the wrapper's free): InTransit → Inactive if the native object lives,
+    /// otherwise frees the native block because reclaim already ran and deferred to us.
+    pub fn settle(self) -> Settled {
+        let this = core::mem::ManuallyDrop::new(self);
+        let (header, w) = (this.header, this.wrapper);
+        // SAFETY: while IN_TRANSIT is set, reclaim does not free the block (it defers to us).
+        let word = unsafe { &header.as_ref().binding };
+        let transit = Raw::encode(State::InTransit(w));
+        let inactive = Raw::encode(State::Inactive(w));
+        // Release: a later reviver or reclaimer touches `w`'s memory after our writes to it.
+        // Acquire on failure: we free the block after reclaim's writes (its value drop).
+        match word.cas(transit, inactive, Ordering::Release, Ordering::Acquire) {
+            Ok(()) => Settled::Cached,
+            Err(seen) => {
+                assert!(
+                    seen == inactive,
+                    "InTransit baton changed hands to something other than the reclaimer"
+                );
+                // SAFETY: reclaim ran (no references remain) and left freeing to us.
+                unsafe { (header.as_ref().vtable.free_block)(header) };
+                Settled::FreeWrapper
+            }
+        }
+    }
+}
+
+impl<F: Frontend> Drop for InTransit<F> {
+    fn drop(&mut self) {
+        panic!("InTransit baton dropped without settle: the wrapper's free must settle it");
+    }
+}

@@ -1,0 +1,50 @@
+//! Deliberately broken kernel variants, compiled only with the `teeth` feature.
+//!
+//! Each variant re-introduces one bug the design rules out. The loom and shuttle suites contain a
+//! test per variant asserting that the checker *finds* it; `docs/broken-variants.md` records which
+//! tool catches which.
+
+/// One deliberately broken variant of the kernel (selected by `Frontend::FLAW`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Flaw {
+    /// The correct kernel.
+    None = 0,
+    /// Unlock / publish with `Relaxed` instead of `Release`.
+    UnlockRelaxed = 1,
+    /// Revive in place without re-arming try-incref.
+    ReviveWithoutRearm = 2,
+    /// Dealloc drops the wrapper's native reference before publishing InTransit.
+    DropBeforeTransit = 3,
+    /// Reclaim frees the allocation while IN_TRANSIT is set (both settlers free).
+    ReclaimFreesInTransit = 4,
+    /// A lookup hit returns the wrapper without try-incref.
+    HitWithoutTryIncref = 5,
+    /// A move clears the source's handle before rebinding the word.
+    MoveClearsHandleFirst = 6,
+    /// A fresh wrapper is published by a blind store instead of a compare-exchange from Detached.
+    FreshBlindStore = 7,
+    /// Dealloc backs off before untracking the dying wrapper from the GC.
+    BackoffBeforeUntrack = 8,
+}
+
+impl Flaw {
+    /// Every variant, the correct one first.
+    pub const ALL: [Flaw; 9] = [
+        Flaw::None,
+        Flaw::UnlockRelaxed,
+        Flaw::ReviveWithoutRearm,
+        Flaw::DropBeforeTransit,
+        Flaw::ReclaimFreesInTransit,
+        Flaw::HitWithoutTryIncref,
+        Flaw::MoveClearsHandleFirst,
+        Flaw::FreshBlindStore,
+        Flaw::BackoffBeforeUntrack,
+    ];
+
+    /// The variant with discriminant `n` (for const-generic selection).
+    pub const fn from_u8(n: u8) -> Flaw {
+        assert!((n as usize) < Self::ALL.len(), "no such flaw");
+        Self::ALL[n as usize]
+    }
+}

@@ -1,0 +1,94 @@
+//! What the kernel needs from a language runtime, and nothing more.
+//!
+//! The kernel never knows what a wrapper is: it stores `NonNull<F::Wrapper>` in the binding word
+//! and asks the frontend to act on it. A CPython frontend implements this with
+//! `PyUnstable_TryIncRef`, `PyUnstable_EnableTryIncRef`, `PyObject_GC_UnTrack`, a back-off that
+//! detaches the thread state, and `PyGILState_Ensure` for reclaims on foreign threads.
+
+use core::ptr::NonNull;
+
+#[cfg(feature = "teeth")]
+use crate::flaw::Flaw;
+
+/// A language runtime that owns wrappers.
+///
+/// # Safety
+///
+/// Implementations must uphold the contracts written on each method; the kernel's memory safety
+/// (S1) rests on them. In particular `try_incref` must never succeed on a wrapper whose reference
+/// count has reached zero, and `attach` must return `None` once the runtime began shutting down,
+/// atomically with respect to that shutdown.
+pub unsafe trait Frontend: Clone + Send + Sync + 'static {
+    /// The runtime's object type. Only pointers to it are stored; they must be 8-byte aligned
+    /// (checked at compile time).
+    type Wrapper;
+
+    /// Proof of being attached to the runtime (for a reclaim on a foreign thread). Dropping it
+    /// detaches again.
+    type Attachment;
+
+    /// Takes a new reference to `w` unless its reference count already reached zero (it is
+    /// dying). Must not block, allocate or run user code. May fail spuriously unless
+    /// [`enable_try_incref`](Self::enable_try_incref) was called since `w`'s memory was last
+    /// (re)initialised: the kernel always calls it before publishing a wrapper.
+    ///
+    /// # Safety
+    ///
+    /// `w`'s memory is live (the kernel holds the word's lock, so it can be neither freed nor
+    /// re-initialised).
+    unsafe fn try_incref(&self, w: NonNull<Self::Wrapper>) -> bool;
+
+    /// Arms `try_incref` for `w` (CPython: `PyUnstable_EnableTryIncRef`). Called after every
+    /// fresh construction and every revival, before the wrapper is published (lesson 3).
+    ///
+    /// # Safety
+    ///
+    /// `w` is a live wrapper that the calling thread owns a reference to or is publishing.
+    unsafe fn enable_try_incref(&self, w: NonNull<Self::Wrapper>);
+
+    /// Removes a dying `w` from the runtime's garbage collector. The kernel calls it first in
+    /// every dealloc, before anything that can back off (lesson 4, CPython gh-135909).
+    ///
+    /// # Safety
+    ///
+    /// `w`'s reference count reached zero and its dealloc is running on this thread.
+    unsafe fn untrack(&self, w: NonNull<Self::Wrapper>);
+
+    /// Waits a little because another thread holds what this one needs. `spins` counts the
+    /// consecutive waits of the current operation. A runtime with a global or stop-the-world lock
+    /// must let it go here (CPython: detach the thread state) so the thread waited on can run.
+    fn backoff(&self, spins: u32);
+
+    /// Whether the runtime is still running (not finalising).
+    fn is_alive(&self) -> bool;
+
+    /// Attaches the calling thread to the runtime so it may free wrapper memory, or `None` once
+    /// shutdown began (never call into a finalising runtime, lesson 5).
+    fn attach(&self) -> Option<Self::Attachment>;
+
+    /// Frees the memory of a cached (Inactive) wrapper whose native object is being reclaimed.
+    ///
+    /// # Safety
+    ///
+    /// `w` is a cached wrapper block owned by the binding word, which the kernel has just
+    /// detached; nobody else can reach it. The caller is attached.
+    unsafe fn free_cached(&self, w: NonNull<Self::Wrapper>, attached: &Self::Attachment);
+
+    /// Test-only: which deliberately broken kernel variant this frontend runs
+    /// (see `docs/broken-variants.md`).
+    #[cfg(feature = "teeth")]
+    #[doc(hidden)]
+    const FLAW: Flaw = Flaw::None;
+}
+
+/// `true` when frontend `F` runs the broken variant `$flaw`; constant `false` without `teeth`.
+macro_rules! flawed {
+    ($f:ty, $flaw:ident) => {{
+        #[cfg(feature = "teeth")]
+        let on = matches!(<$f as $crate::Frontend>::FLAW, $crate::flaw::Flaw::$flaw);
+        #[cfg(not(feature = "teeth"))]
+        let on = false;
+        on
+    }};
+}
+pub(crate) use flawed;

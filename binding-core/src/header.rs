@@ -1,0 +1,155 @@
+//! The native object header: counts, the binding word, and what is needed to free the block.
+//!
+//! The header is the first field of every native block, so the binding word exists *by
+//! construction*: nothing ever probes memory outside a block to find out whether it carries a
+//! header (upstream lesson 1, tvm-ffi #696).
+
+use core::any::TypeId;
+use core::ptr::NonNull;
+
+use crate::Frontend;
+use crate::reclaim::reclaim;
+use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::word::{BindingWord, StateKind};
+
+/// Counts above this abort the program rather than wrap (as `std::sync::Arc`).
+const MAX_REFCOUNT: usize = isize::MAX as usize;
+
+/// Type-specific operations on a block, reachable from the header alone.
+pub(crate) struct VTable<F: Frontend> {
+    /// Drops the value in place (strong → 0).
+    pub(crate) drop_value: unsafe fn(NonNull<Header<F>>),
+    /// Drops the header's frontend and allocator and frees the block (after reclaim).
+    pub(crate) free_block: unsafe fn(NonNull<Header<F>>),
+    /// The value's and allocator's types, for checked downcasts of erased handles.
+    pub(crate) type_id: fn() -> TypeId,
+}
+
+/// The header at the start of every native object.
+#[repr(C)]
+pub struct Header<F: Frontend> {
+    strong: AtomicUsize,
+    weak: AtomicUsize,
+    pub(crate) binding: BindingWord<F::Wrapper>,
+    pub(crate) vtable: &'static VTable<F>,
+    pub(crate) frontend: F,
+}
+
+impl<F: Frontend> Header<F> {
+    pub(crate) fn new(vtable: &'static VTable<F>, frontend: F) -> Self {
+        Self {
+            strong: AtomicUsize::new(1),
+            // The strong references together own one weak reference.
+            weak: AtomicUsize::new(1),
+            binding: BindingWord::new(),
+            vtable,
+            frontend,
+        }
+    }
+
+    /// The frontend this object is bound to.
+    pub fn frontend(&self) -> &F {
+        &self.frontend
+    }
+
+    /// The binding word.
+    pub fn binding(&self) -> &BindingWord<F::Wrapper> {
+        &self.binding
+    }
+
+    /// The binding state's name (a snapshot, for diagnostics and tests).
+    pub fn binding_state(&self) -> StateKind {
+        self.binding.snapshot().kind()
+    }
+
+    /// Number of strong references (a snapshot).
+    pub fn strong_count(&self) -> usize {
+        // Relaxed: a diagnostic snapshot orders nothing.
+        self.strong.load(Ordering::Relaxed)
+    }
+
+    /// Number of weak references, not counting the one the strong references share (a snapshot).
+    pub fn weak_count(&self) -> usize {
+        // Relaxed: a diagnostic snapshot orders nothing.
+        let weak = self.weak.load(Ordering::Relaxed);
+        if self.strong_count() > 0 {
+            weak - 1
+        } else {
+            weak
+        }
+    }
+
+    /// Adds a strong reference; the caller already owns one.
+    pub(crate) fn acquire_strong(&self) {
+        // Relaxed: a new reference can only come from an existing one, which already orders
+        // everything (as `Arc::clone`).
+        let old = self.strong.fetch_add(1, Ordering::Relaxed);
+        assert!(old <= MAX_REFCOUNT, "native strong count overflow");
+    }
+
+    /// Adds a weak reference; the caller owns a strong or weak one.
+    pub(crate) fn acquire_weak(&self) {
+        // Relaxed: as `acquire_strong`.
+        let old = self.weak.fetch_add(1, Ordering::Relaxed);
+        assert!(old <= MAX_REFCOUNT, "native weak count overflow");
+    }
+
+    /// Adds a strong reference unless the count already reached zero (weak upgrade).
+    pub(crate) fn try_acquire_strong(&self) -> bool {
+        // Relaxed: the caller's weak reference keeps the block; a successful upgrade is ordered by
+        // the value's previous owners' Release decrements only when they reach zero, which makes
+        // this fail (as `Weak::upgrade`).
+        let mut n = self.strong.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return false;
+            }
+            assert!(n <= MAX_REFCOUNT, "native strong count overflow");
+            match self
+                .strong
+                .compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => n = seen,
+            }
+        }
+    }
+}
+
+/// Drops one strong reference; at zero drops the value and the strong side's weak reference.
+///
+/// # Safety
+///
+/// The caller owns one strong reference to `header` and gives it up.
+pub(crate) unsafe fn release_strong<F: Frontend>(header: NonNull<Header<F>>) {
+    // SAFETY: the caller's strong reference keeps the block alive.
+    let h = unsafe { header.as_ref() };
+    // Release: our uses of the value happen before whoever drops it.
+    if h.strong.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // Acquire: synchronise with every other owner's Release decrement before dropping the value.
+    fence(Ordering::Acquire);
+    // SAFETY: the last strong reference is gone; the value is dropped exactly once, here.
+    unsafe { (h.vtable.drop_value)(header) };
+    // SAFETY: the strong references' shared weak reference is ours to give up now.
+    unsafe { release_weak(header) };
+}
+
+/// Drops one weak reference; at zero runs reclaim (the weak → 0 edge).
+///
+/// # Safety
+///
+/// The caller owns one weak reference to `header` and gives it up.
+pub(crate) unsafe fn release_weak<F: Frontend>(header: NonNull<Header<F>>) {
+    // SAFETY: the caller's weak reference keeps the block alive.
+    let h = unsafe { header.as_ref() };
+    // Release: our accesses to the block happen before it is freed.
+    if h.weak.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    // Acquire: every other reference's last access happens before the reclaim.
+    fence(Ordering::Acquire);
+    // SAFETY: no strong or weak reference remains; reclaim owns the block.
+    unsafe { reclaim(header) };
+}

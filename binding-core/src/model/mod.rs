@@ -1,0 +1,342 @@
+//! A model frontend that behaves like CPython where the kernel cares, and checks S1–S6.
+//!
+//! * Wrappers ([`ModelWrapper`]) have a reference count with free-threaded try-incref rules:
+//!   try-incref refuses once the count reached zero and fails (deterministically, which is
+//!   stricter than CPython's "may fail") unless enable-try-incref was called since the memory was
+//!   last (re)initialised.
+//! * A GC-tracked flag, and a stop-the-world check at every back-off: a thread that backs off
+//!   while its own dying wrapper is still tracked is CPython gh-135909 (double dealloc).
+//! * A shadow heap: wrapper blocks and native blocks are quarantined, never reused, and every
+//!   access checks their state, so use after free, double free and leaks are reported instead of
+//!   corrupting memory. [`Model::assert_quiescent`] checks S2 at the end of a test.
+//! * An attach / shutdown protocol for reclaims on foreign threads (lesson 5).
+//!
+//! Violations panic with a message naming the property, so loom and shuttle report the schedule.
+
+mod factory;
+mod heap;
+mod wrapper;
+
+use std::sync::Arc;
+use std::sync::atomic::{
+    AtomicU64 as StdAtomicU64, AtomicUsize as StdAtomicUsize, Ordering::Relaxed,
+};
+use std::vec::Vec;
+
+use core::ptr::NonNull;
+
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::{Frontend, ObjectArc, ObjectRef};
+
+pub use factory::{FreshFailed, ModelFactory};
+pub use heap::ModelAlloc;
+pub use wrapper::{ModelWrapper, WrapperRef};
+
+/// The native payload used by the suites: an id and an optional reference to another object.
+#[derive(Debug)]
+pub struct Payload<const FLAW: u8 = 0> {
+    /// A label for assertions.
+    pub id: u32,
+    /// A native reference to another object ("one object references the other").
+    pub child: Option<ObjectRef<ModelFrontend<FLAW>>>,
+}
+
+/// A native object of the model.
+pub type ModelObject<const FLAW: u8 = 0> =
+    ObjectArc<Payload<FLAW>, ModelFrontend<FLAW>, ModelAlloc<FLAW>>;
+
+/// Counters of what happened (all Relaxed bookkeeping, invisible to loom).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Lookups that hit the live wrapper.
+    pub hits: StdAtomicUsize,
+    /// Lookups that revived a cached wrapper.
+    pub revivals: StdAtomicUsize,
+    /// Fresh wrappers published.
+    pub fresh: StdAtomicUsize,
+    /// Fresh wrappers that lost the publication race.
+    pub discarded: StdAtomicUsize,
+    /// Wrapper blocks ever allocated.
+    pub wrapper_blocks: StdAtomicUsize,
+    /// Wrapper blocks freed.
+    pub wrappers_freed: StdAtomicUsize,
+    /// Wrapper frees that found reclaim had already run and freed the native block themselves.
+    pub deferred_settles: StdAtomicUsize,
+    /// Native blocks allocated.
+    pub native_blocks: StdAtomicUsize,
+    /// Native blocks freed.
+    pub natives_freed: StdAtomicUsize,
+}
+
+/// Tunables of a model run.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Consecutive back-offs of one operation after which the model reports an L1 violation.
+    pub max_spins: u32,
+    /// Whether `std` back-offs yield the OS thread (stress tests) after a few spins.
+    pub yield_after: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_spins: 64,
+            yield_after: 4,
+        }
+    }
+}
+
+/// The shared state of one model runtime.
+pub struct Model<const FLAW: u8 = 0> {
+    config: Config,
+    /// Set when the runtime starts finalising (loom-visible: raced by reclaims).
+    shutting_down: AtomicBool,
+    /// Threads attached for a reclaim (loom-visible).
+    attached: AtomicUsize,
+    wrappers: std::sync::Mutex<Vec<NonNull<ModelWrapper<FLAW>>>>,
+    natives: heap::NativeHeap,
+    /// What happened.
+    pub stats: Stats,
+    next_id: StdAtomicU64,
+}
+
+// SAFETY: the raw pointers are quarantined blocks owned by the model and only accessed through
+// atomics; the registry is behind a mutex.
+unsafe impl<const FLAW: u8> Send for Model<FLAW> {}
+// SAFETY: as above.
+unsafe impl<const FLAW: u8> Sync for Model<FLAW> {}
+
+/// The frontend handle: a shared pointer to the model. `FLAW` selects a broken kernel variant
+/// (`binding_core::flaw::Flaw as u8`, teeth feature), `0` is the correct kernel.
+pub struct ModelFrontend<const FLAW: u8 = 0>(Arc<Model<FLAW>>);
+
+impl<const FLAW: u8> Clone for ModelFrontend<FLAW> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<const FLAW: u8> core::fmt::Debug for ModelFrontend<FLAW> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ModelFrontend")
+            .field("flaw", &FLAW)
+            .finish()
+    }
+}
+
+impl<const FLAW: u8> core::ops::Deref for ModelFrontend<FLAW> {
+    type Target = Model<FLAW>;
+    fn deref(&self) -> &Model<FLAW> {
+        &self.0
+    }
+}
+
+impl<const FLAW: u8> ModelFrontend<FLAW> {
+    /// A fresh runtime.
+    pub fn new(config: Config) -> Self {
+        Self(Arc::new(Model {
+            config,
+            shutting_down: AtomicBool::new(false),
+            attached: AtomicUsize::new(0),
+            wrappers: std::sync::Mutex::new(Vec::new()),
+            natives: heap::NativeHeap::default(),
+            stats: Stats::default(),
+            next_id: StdAtomicU64::new(1),
+        }))
+    }
+
+    /// A native object allocated on the model's shadow heap.
+    pub fn object(&self, id: u32, child: Option<ObjectRef<Self>>) -> ModelObject<FLAW> {
+        ObjectArc::new_in(
+            Payload { id, child },
+            self.clone(),
+            ModelAlloc::new(self.clone()),
+        )
+    }
+
+    /// The lookup a frontend runs when native code returns `handle`: the canonical wrapper, with
+    /// one reference for the caller. Checks S3 on the result.
+    pub fn lookup(&self, handle: ObjectRef<Self>) -> WrapperRef<FLAW> {
+        self.lookup_with(handle, &ModelFactory::new(self.clone()))
+            .unwrap_or_else(|e| panic!("unexpected {e}"))
+    }
+
+    /// [`lookup`](Self::lookup) with a chosen factory (cacheability, injected failures).
+    pub fn lookup_with(
+        &self,
+        handle: ObjectRef<Self>,
+        factory: &ModelFactory<FLAW>,
+    ) -> Result<WrapperRef<FLAW>, FreshFailed> {
+        let header = handle.as_ptr();
+        let (w, found) = handle.lookup(factory)?;
+        if found == crate::Found::Hit {
+            self.stats.hits.fetch_add(1, Relaxed);
+        }
+        // SAFETY: we own a reference to `w`, so it is live.
+        let wrapper = unsafe { w.as_ref() };
+        wrapper.assert_live("lookup result");
+        // The returned wrapper may be moved from by another thread right after the lookup (S3 is
+        // checked under the lock, in try_incref); it never stands for another object.
+        let held = wrapper.slot().header();
+        assert!(
+            held.is_none() || held == Some(header),
+            "S3 violated: a lookup returned a wrapper whose handle is another object"
+        );
+        Ok(WrapperRef::adopt(self.clone(), w))
+    }
+
+    /// Starts shutdown: no attach succeeds afterwards; waits for attached reclaimers.
+    pub fn shutdown(&self) {
+        // SeqCst: a Dekker pair with `attach` (flag then count here, count then flag there), so
+        // either the reclaimer sees the flag or we see its count.
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let mut spins = 0;
+        while self.attached.load(Ordering::SeqCst) != 0 {
+            spins += 1;
+            self.check_spins(spins, "shutdown waiting for attached reclaimers");
+            crate::sync::spin_loop();
+        }
+    }
+
+    fn register_wrapper(&self, w: NonNull<ModelWrapper<FLAW>>) {
+        self.wrappers.lock().unwrap().push(w);
+        self.stats.wrapper_blocks.fetch_add(1, Relaxed);
+    }
+
+    fn fresh_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
+    }
+
+    fn check_spins(&self, spins: u32, what: &str) {
+        assert!(
+            spins <= self.config.max_spins,
+            "L1 violated: {what} backed off {spins} times in a row (livelock or deadlock)"
+        );
+    }
+
+    /// The GC's stop-the-world, modelled at every back-off: a dying wrapper of this thread that
+    /// is still GC-tracked would be found by the collector and deallocated a second time.
+    fn stop_the_world_check(&self) {
+        let me = wrapper::thread_key();
+        for w in self.wrappers.lock().unwrap().iter() {
+            // SAFETY: quarantined blocks are never freed before the model.
+            let w = unsafe { w.as_ref() };
+            assert!(
+                !(w.is_dying_on(me) && w.is_gc_tracked()),
+                "gh-135909: a thread backed off (detached) while its dying wrapper #{} was still \
+                 GC-tracked; the stop-the-world collector would deallocate it twice",
+                w.id()
+            );
+        }
+    }
+
+    /// S2 at the end of a test: every native block freed; every wrapper block freed, except
+    /// cached ones leaked on purpose at shutdown.
+    pub fn assert_quiescent(&self) {
+        let natives = self.natives.live();
+        assert_eq!(natives, 0, "S2 violated: {natives} native block(s) leaked");
+        // After shutdown began, reclaim leaks cached wrappers on purpose (the only exception).
+        // Relaxed: the test's threads have been joined.
+        let shutdown = self.shutting_down.load(Ordering::Relaxed);
+        let live: Vec<u64> = self
+            .wrappers
+            .lock()
+            .unwrap()
+            .iter()
+            // SAFETY: quarantined blocks outlive the model's registry.
+            .map(|w| unsafe { w.as_ref() })
+            .filter(|w| !(w.is_freed() || (shutdown && w.is_cached())))
+            .map(|w| w.id())
+            .collect();
+        assert!(
+            live.is_empty(),
+            "S2 violated: wrapper block(s) {live:?} not freed (shutdown started: {shutdown})"
+        );
+    }
+
+    /// Number of wrapper blocks that are currently cached (Inactive).
+    pub fn cached_wrappers(&self) -> usize {
+        self.wrappers
+            .lock()
+            .unwrap()
+            .iter()
+            // SAFETY: quarantined blocks outlive the model's registry.
+            .filter(|w| unsafe { w.as_ref() }.is_cached())
+            .count()
+    }
+}
+
+impl<const FLAW: u8> Drop for Model<FLAW> {
+    fn drop(&mut self) {
+        for w in self.wrappers.get_mut().unwrap().drain(..) {
+            // SAFETY: every registered block came from `Box::into_raw` and is dropped once, here.
+            drop(unsafe { std::boxed::Box::from_raw(w.as_ptr()) });
+        }
+    }
+}
+
+/// Proof of attachment: dropping it detaches.
+#[derive(Debug)]
+pub struct Attached<const FLAW: u8>(ModelFrontend<FLAW>);
+
+impl<const FLAW: u8> Drop for Attached<FLAW> {
+    fn drop(&mut self) {
+        // SeqCst: pairs with `shutdown`'s wait.
+        self.0.attached.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+// SAFETY: try_incref refuses at zero; attach fails after shutdown began (Dekker with `shutdown`).
+unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
+    type Wrapper = ModelWrapper<FLAW>;
+    type Attachment = Attached<FLAW>;
+
+    #[cfg(feature = "teeth")]
+    const FLAW: crate::flaw::Flaw = crate::flaw::Flaw::from_u8(FLAW);
+
+    unsafe fn try_incref(&self, w: NonNull<ModelWrapper<FLAW>>) -> bool {
+        // SAFETY: quarantined blocks are never really freed while the model lives.
+        let w = unsafe { w.as_ref() };
+        w.try_incref()
+    }
+
+    unsafe fn enable_try_incref(&self, w: NonNull<ModelWrapper<FLAW>>) {
+        // SAFETY: as above.
+        unsafe { w.as_ref() }.enable_try_incref();
+    }
+
+    unsafe fn untrack(&self, w: NonNull<ModelWrapper<FLAW>>) {
+        // SAFETY: as above.
+        unsafe { w.as_ref() }.untrack();
+    }
+
+    fn backoff(&self, spins: u32) {
+        self.stop_the_world_check();
+        self.check_spins(spins, "an operation");
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        if spins > self.config.yield_after {
+            std::thread::yield_now();
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        // Relaxed: a fast pre-check; `attach` decides.
+        !self.shutting_down.load(Ordering::Relaxed)
+    }
+
+    fn attach(&self) -> Option<Attached<FLAW>> {
+        // SeqCst: Dekker pair with `shutdown` (count then flag).
+        self.attached.fetch_add(1, Ordering::SeqCst);
+        let guard = Attached(self.clone());
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(guard)
+    }
+
+    unsafe fn free_cached(&self, w: NonNull<ModelWrapper<FLAW>>, _attached: &Attached<FLAW>) {
+        // SAFETY: quarantined.
+        unsafe { w.as_ref() }.free_cached();
+        self.stats.wrappers_freed.fetch_add(1, Relaxed);
+    }
+}

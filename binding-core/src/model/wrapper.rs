@@ -1,0 +1,392 @@
+//! The model's wrapper object: a CPython-like reference count on a quarantined block.
+
+use core::hash::{Hash, Hasher};
+use core::ptr::NonNull;
+use std::sync::atomic::{AtomicU8, AtomicU64 as StdAtomicU64, Ordering::Relaxed};
+
+use crate::sync::UnsafeCell;
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::{Caching, Dealloc, HandleSlot, Settled};
+
+use super::ModelFrontend;
+
+const LIVE: u8 = 1;
+const CACHED: u8 = 2;
+const FREED: u8 = 3;
+
+/// A stable non-zero key for the current (loom, shuttle or std) thread.
+pub(crate) fn thread_key() -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    crate::sync::thread::current().id().hash(&mut h);
+    h.finish() | 1
+}
+
+/// A wrapper block of the model runtime (8-aligned, like a `PyObject`).
+#[repr(C, align(8))]
+pub struct ModelWrapper<const FLAW: u8> {
+    id: u64,
+    /// Shadow-heap state (bookkeeping, invisible to loom): LIVE, CACHED or FREED.
+    life: AtomicU8,
+    /// The frontend reference count (loom-visible).
+    refcnt: AtomicUsize,
+    /// CPython's "may have weakrefs" flag, set by enable-try-incref, cleared by (re)init.
+    armed: AtomicBool,
+    gc_tracked: std::sync::atomic::AtomicBool,
+    /// Key of the thread running this wrapper's dealloc, or 0.
+    dying_on: StdAtomicU64,
+    cacheable: bool,
+    /// Non-atomic object memory written by (re)initialisation and read by try-incref: loom
+    /// reports a data race if a revival is not published with Release.
+    generation: UnsafeCell<u64>,
+    slot: HandleSlot<ModelFrontend<FLAW>>,
+}
+
+impl<const FLAW: u8> ModelWrapper<FLAW> {
+    pub(crate) fn new(id: u64, cacheable: bool, slot: HandleSlot<ModelFrontend<FLAW>>) -> Self {
+        Self {
+            id,
+            life: AtomicU8::new(LIVE),
+            refcnt: AtomicUsize::new(1),
+            armed: AtomicBool::new(false),
+            gc_tracked: std::sync::atomic::AtomicBool::new(true),
+            dying_on: StdAtomicU64::new(0),
+            cacheable,
+            generation: UnsafeCell::new(0),
+            slot,
+        }
+    }
+
+    /// The block's id (stable across revivals).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The wrapper's handle slot.
+    pub fn slot(&self) -> &HandleSlot<ModelFrontend<FLAW>> {
+        &self.slot
+    }
+
+    /// How many times this block was (re)initialised.
+    pub fn generation(&self) -> u64 {
+        self.generation.with(|g| {
+            // SAFETY: written only while the block is exclusively owned by its (re)initialiser.
+            unsafe { *g }
+        })
+    }
+
+    /// The current reference count (a snapshot).
+    pub fn refcount(&self) -> usize {
+        // Relaxed: a diagnostic snapshot.
+        self.refcnt.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_freed(&self) -> bool {
+        self.life.load(Relaxed) == FREED
+    }
+
+    pub(crate) fn is_cached(&self) -> bool {
+        self.life.load(Relaxed) == CACHED
+    }
+
+    pub(crate) fn is_gc_tracked(&self) -> bool {
+        self.gc_tracked.load(Relaxed)
+    }
+
+    pub(crate) fn is_dying_on(&self, thread: u64) -> bool {
+        self.dying_on.load(Relaxed) == thread
+    }
+
+    pub(crate) fn assert_live(&self, what: &str) {
+        let life = self.life.load(Relaxed);
+        assert!(
+            life == LIVE,
+            "S1 violated: {what} touched wrapper #{} which is {}",
+            self.id,
+            if life == CACHED {
+                "cached (dead)"
+            } else {
+                "freed"
+            }
+        );
+    }
+
+    pub(crate) fn try_incref(&self) -> bool {
+        self.assert_live("try_incref");
+        assert!(
+            self.slot.header().is_some(),
+            "S3 violated: the canonical wrapper #{} has no handle",
+            self.id
+        );
+        // Reads the object's (re)initialised memory, as CPython's try-incref reads ob_tid.
+        let _ = self.generation();
+        // Relaxed: the word's lock orders us with the (re)initialiser and the dealloc.
+        // CPython fails here spuriously, and the lookup would spin for as long as the wrapper
+        // lives (lesson 3). The kernel arms every wrapper before publishing it, so this is a bug.
+        assert!(
+            self.armed.load(Ordering::Relaxed),
+            "L1 violated (lesson 3): try-incref on wrapper #{} which was not re-armed since its \
+             (re)initialisation; CPython fails it spuriously and the lookup spins while it lives",
+            self.id
+        );
+        let mut n = self.refcnt.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return false;
+            }
+            // Relaxed: as CPython's incref; the caller already synchronised via the word.
+            match self
+                .refcnt
+                .compare_exchange(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => n = seen,
+            }
+        }
+    }
+
+    pub(crate) fn enable_try_incref(&self) {
+        self.assert_live("enable_try_incref");
+        // Relaxed: published by the word's Release store.
+        self.armed.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn untrack(&self) {
+        self.gc_tracked.store(false, Relaxed);
+    }
+
+    pub(crate) fn incref(&self) {
+        self.assert_live("incref");
+        let old = self.refcnt.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            old > 0,
+            "S1 violated: incref resurrected dead wrapper #{}",
+            self.id
+        );
+    }
+
+    /// Re-initialises a cached block in place (the model's `PyObject_Init`).
+    pub(crate) fn reinit(&self, handle: crate::ObjectRef<ModelFrontend<FLAW>>) {
+        let life = self.life.load(Relaxed);
+        assert!(
+            life == CACHED,
+            "S1 violated: revived wrapper #{} which is not cached (state {life})",
+            self.id
+        );
+        self.generation.with_mut(|g| {
+            // SAFETY: the reviver owns the block exclusively (the word is locked).
+            unsafe { *g += 1 }
+        });
+        // Relaxed: published by the word's Release store.
+        self.refcnt.store(1, Ordering::Relaxed);
+        self.armed.store(false, Ordering::Relaxed);
+        self.gc_tracked.store(true, Relaxed);
+        self.dying_on.store(0, Relaxed);
+        self.life.store(LIVE, Relaxed);
+        let displaced = self.slot.put(handle);
+        assert!(displaced.is_none(), "revived wrapper still had a handle");
+    }
+
+    pub(crate) fn free_cached(&self) {
+        let life = self.life.swap(FREED, Relaxed);
+        assert!(
+            life == CACHED,
+            "S1 violated: reclaim freed wrapper #{} which was {}",
+            self.id,
+            if life == FREED {
+                "already freed (double free)"
+            } else {
+                "live"
+            }
+        );
+    }
+
+    /// The wrapper's own free: from live (uncached death) or from its just-cached state (reclaim
+    /// deferred to us).
+    fn free_block(&self) {
+        let life = self.life.swap(FREED, Relaxed);
+        assert!(
+            life != FREED,
+            "S1 violated: wrapper #{} freed twice (double free)",
+            self.id
+        );
+    }
+
+    fn cache(&self) {
+        let life = self.life.swap(CACHED, Relaxed);
+        assert!(
+            life == LIVE,
+            "S1 violated: wrapper #{} cached twice",
+            self.id
+        );
+    }
+}
+
+impl<const FLAW: u8> ModelFrontend<FLAW> {
+    /// `Py_DECREF`: drops one reference; at zero runs the wrapper's dealloc and free.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference to `w` and gives it up.
+    pub(crate) unsafe fn release(&self, w: NonNull<ModelWrapper<FLAW>>) {
+        // SAFETY: quarantined blocks live as long as the model.
+        let wr = unsafe { w.as_ref() };
+        wr.assert_live("decref");
+        // Release: our uses of the wrapper happen before its dealloc.
+        let old = self.refcnt_sub(wr);
+        assert!(old > 0, "S1 violated: decref of dead wrapper #{}", wr.id);
+        if old != 1 {
+            return;
+        }
+        // Acquire: the dealloc sees every previous owner's uses.
+        fence(Ordering::Acquire);
+        wr.dying_on.store(thread_key(), Relaxed);
+        let caching = if wr.cacheable {
+            Caching::Cache
+        } else {
+            Caching::Forget
+        };
+        // tp_dealloc: the binding transition first.
+        // SAFETY: the count reached zero on this thread; this is the wrapper's only dealloc.
+        let outcome = unsafe { crate::dealloc(self, w, &wr.slot, caching) };
+        // tp_free: settle or free. Every write to the wrapper's memory happens before the settle:
+        // once the word says Inactive, a reviver or reclaimer on another thread owns the block.
+        wr.dying_on.store(0, Relaxed);
+        let free = match outcome {
+            Dealloc::Cached(baton) => {
+                wr.cache();
+                match baton.settle() {
+                    Settled::Cached => false,
+                    Settled::FreeWrapper => {
+                        self.stats.deferred_settles.fetch_add(1, Relaxed);
+                        true
+                    }
+                }
+            }
+            Dealloc::Detached | Dealloc::NotCanonical => true,
+        };
+        if free {
+            wr.free_block();
+            self.stats.wrappers_freed.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn refcnt_sub(&self, w: &ModelWrapper<FLAW>) -> usize {
+        // Release: as `release`.
+        w.refcnt.fetch_sub(1, Ordering::Release)
+    }
+}
+
+/// An owned frontend reference to a model wrapper (`Py<...>`); dropping it decrefs.
+pub struct WrapperRef<const FLAW: u8> {
+    frontend: ModelFrontend<FLAW>,
+    ptr: NonNull<ModelWrapper<FLAW>>,
+}
+
+// SAFETY: the wrapper's shared state is atomics and its block outlives the model handle we hold.
+unsafe impl<const FLAW: u8> Send for WrapperRef<FLAW> {}
+// SAFETY: as above.
+unsafe impl<const FLAW: u8> Sync for WrapperRef<FLAW> {}
+
+impl<const FLAW: u8> WrapperRef<FLAW> {
+    pub(crate) fn adopt(frontend: ModelFrontend<FLAW>, ptr: NonNull<ModelWrapper<FLAW>>) -> Self {
+        Self { frontend, ptr }
+    }
+
+    /// Takes ownership of a reference returned by `ObjectRef::into_wrapper`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns one reference to `ptr`, a wrapper of `frontend`, and gives it up.
+    pub unsafe fn from_raw(
+        frontend: ModelFrontend<FLAW>,
+        ptr: NonNull<ModelWrapper<FLAW>>,
+    ) -> Self {
+        Self { frontend, ptr }
+    }
+
+    /// The wrapper's address (what Python's `id()` returns).
+    pub fn addr(&self) -> usize {
+        self.ptr.as_ptr().addr()
+    }
+
+    /// The wrapper block.
+    pub fn wrapper(&self) -> &ModelWrapper<FLAW> {
+        // SAFETY: we own a reference, so the block is live (and quarantined in any case).
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// A raw pointer to the wrapper.
+    pub fn as_ptr(&self) -> NonNull<ModelWrapper<FLAW>> {
+        self.ptr
+    }
+
+    /// A new strong native reference to the wrapped object, if the wrapper holds one.
+    pub fn handle(&self) -> Option<crate::ObjectRef<ModelFrontend<FLAW>>> {
+        // SAFETY: tests serialise moves of one wrapper with reads of it.
+        unsafe { self.wrapper().slot.clone_handle() }
+    }
+
+    /// A move (`x._move()`): a new wrapper takes over the native reference (and the binding, if
+    /// this one is canonical); this one is left without a handle.
+    pub fn take_over(&self) -> Option<WrapperRef<FLAW>> {
+        let to = self.frontend.new_unbound_wrapper(true);
+        // SAFETY: both wrappers are live and owned; nobody else moves `self` concurrently.
+        let moved = unsafe {
+            crate::move_binding(
+                &self.frontend,
+                self.ptr,
+                &self.wrapper().slot,
+                to.ptr,
+                &to.wrapper().slot,
+            )
+        };
+        moved.map(|_| to)
+    }
+}
+
+impl<const FLAW: u8> Clone for WrapperRef<FLAW> {
+    fn clone(&self) -> Self {
+        self.wrapper().incref();
+        Self::adopt(self.frontend.clone(), self.ptr)
+    }
+}
+
+impl<const FLAW: u8> Drop for WrapperRef<FLAW> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and give it up.
+        unsafe { self.frontend.release(self.ptr) }
+    }
+}
+
+impl<const FLAW: u8> core::fmt::Debug for WrapperRef<FLAW> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WrapperRef")
+            .field("id", &self.wrapper().id)
+            .field("addr", &format_args!("{:#x}", self.addr()))
+            .finish()
+    }
+}
+
+impl<const FLAW: u8> ModelFrontend<FLAW> {
+    /// A new wrapper block without a handle (a move target or a constructor's wrapper).
+    pub fn new_unbound_wrapper(&self, cacheable: bool) -> WrapperRef<FLAW> {
+        let block = std::boxed::Box::new(ModelWrapper::new(
+            self.fresh_id(),
+            cacheable,
+            HandleSlot::empty(),
+        ));
+        let ptr = NonNull::from(std::boxed::Box::leak(block));
+        self.register_wrapper(ptr);
+        WrapperRef::adopt(self.clone(), ptr)
+    }
+
+    /// Construct: a new wrapper bound to `handle` from the start (Python's `Inner(...)`).
+    pub fn construct(&self, handle: crate::ObjectRef<Self>, cacheable: bool) -> WrapperRef<FLAW> {
+        let w = self.new_unbound_wrapper(cacheable);
+        let header = handle.as_ptr();
+        drop(w.wrapper().slot.put(handle));
+        // SAFETY: `w` is live, owned, and its slot holds this object.
+        let _ = unsafe { header.as_ref().bind(w.ptr) };
+        w
+    }
+}

@@ -1,0 +1,287 @@
+//! Owning handles to native objects: typed [`ObjectArc`], erased [`ObjectRef`], weak [`WeakArc`].
+
+use core::any::TypeId;
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+
+use core::alloc::Layout;
+
+use crate::Frontend;
+use crate::alloc::{AllocError, NativeAllocator};
+use crate::header::{Header, VTable, release_strong, release_weak};
+
+/// The block behind every native object: header first, so a header pointer is a block pointer.
+#[repr(C)]
+struct NativeBox<T, F: Frontend, A> {
+    header: Header<F>,
+    alloc: ManuallyDrop<A>,
+    value: ManuallyDrop<T>,
+}
+
+impl<T: Send + Sync + 'static, F: Frontend, A: NativeAllocator> NativeBox<T, F, A> {
+    const VTABLE: VTable<F> = VTable {
+        drop_value: Self::drop_value,
+        free_block: Self::free_block,
+        type_id: TypeId::of::<(T, A)>,
+    };
+
+    /// # Safety
+    /// `header` heads a `NativeBox<T, F, A>` whose value is live; it is dropped once.
+    unsafe fn drop_value(header: NonNull<Header<F>>) {
+        let this = header.cast::<Self>();
+        // SAFETY: the header is the first field of the repr(C) box; the value is dropped once.
+        unsafe { ManuallyDrop::drop(&mut (*this.as_ptr()).value) }
+    }
+
+    /// # Safety
+    /// `header` heads a `NativeBox<T, F, A>` whose value was dropped and which nobody references.
+    unsafe fn free_block(header: NonNull<Header<F>>) {
+        let this = header.cast::<Self>();
+        // SAFETY: nobody else references the block; each field is taken or dropped once.
+        unsafe {
+            let alloc = ManuallyDrop::take(&mut (*this.as_ptr()).alloc);
+            ptr::drop_in_place(&raw mut (*this.as_ptr()).header.frontend);
+            alloc.deallocate(this.cast(), Layout::new::<Self>());
+        }
+    }
+}
+
+/// An owning, typed strong reference to a native object holding a `T`.
+pub struct ObjectArc<T, F: Frontend, A: NativeAllocator = crate::alloc::Global> {
+    ptr: NonNull<NativeBox<T, F, A>>,
+    _owns: PhantomData<NativeBox<T, F, A>>,
+}
+
+// SAFETY: like `Arc<T>`: the value is shared across threads, so `T` must be `Send + Sync`; the
+// header is all atomics and the frontend is `Send + Sync`.
+unsafe impl<T: Send + Sync, F: Frontend, A: NativeAllocator> Send for ObjectArc<T, F, A> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync, F: Frontend, A: NativeAllocator> Sync for ObjectArc<T, F, A> {}
+
+#[cfg(feature = "alloc")]
+impl<T: Send + Sync + 'static, F: Frontend> ObjectArc<T, F> {
+    /// Allocates a native object with the global allocator.
+    pub fn new(value: T, frontend: F) -> Self {
+        Self::new_in(value, frontend, crate::alloc::Global)
+    }
+}
+
+impl<T: Send + Sync + 'static, F: Frontend, A: NativeAllocator> ObjectArc<T, F, A> {
+    /// Allocates a native object with `alloc`; panics when it is out of memory.
+    pub fn new_in(value: T, frontend: F, alloc: A) -> Self {
+        match Self::try_new_in(value, frontend, alloc) {
+            Ok(this) => this,
+            Err(_) => panic!("{}", AllocError),
+        }
+    }
+
+    /// Allocates a native object with `alloc`, giving the value back when out of memory.
+    pub fn try_new_in(value: T, frontend: F, alloc: A) -> Result<Self, (T, AllocError)> {
+        let layout = Layout::new::<NativeBox<T, F, A>>();
+        let Some(block) = alloc.allocate(layout) else {
+            return Err((value, AllocError));
+        };
+        let ptr = block.cast::<NativeBox<T, F, A>>();
+        let boxed = NativeBox {
+            header: Header::new(&NativeBox::<T, F, A>::VTABLE, frontend),
+            alloc: ManuallyDrop::new(alloc),
+            value: ManuallyDrop::new(value),
+        };
+        // SAFETY: `block` is fresh, valid for the layout and suitably aligned.
+        unsafe { ptr.as_ptr().write(boxed) };
+        Ok(Self {
+            ptr,
+            _owns: PhantomData,
+        })
+    }
+}
+
+impl<T, F: Frontend, A: NativeAllocator> ObjectArc<T, F, A> {
+    /// The header.
+    pub fn header(&self) -> &Header<F> {
+        // SAFETY: our strong reference keeps the block alive; the header is its first field.
+        unsafe { &self.ptr.as_ref().header }
+    }
+
+    /// Forgets the type: an erased strong reference to the same object.
+    pub fn erase(self) -> ObjectRef<F> {
+        let this = ManuallyDrop::new(self);
+        ObjectRef {
+            header: this.ptr.cast(),
+        }
+    }
+
+    /// A new weak reference.
+    pub fn downgrade(&self) -> WeakArc<T, F, A> {
+        self.header().acquire_weak();
+        WeakArc {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Whether two handles refer to the same native object.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        a.ptr == b.ptr
+    }
+}
+
+impl<T, F: Frontend, A: NativeAllocator> Deref for ObjectArc<T, F, A> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the value lives while any strong reference does.
+        unsafe { &self.ptr.as_ref().value }
+    }
+}
+
+impl<T, F: Frontend, A: NativeAllocator> Clone for ObjectArc<T, F, A> {
+    fn clone(&self) -> Self {
+        self.header().acquire_strong();
+        Self {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T, F: Frontend, A: NativeAllocator> Drop for ObjectArc<T, F, A> {
+    fn drop(&mut self) {
+        // SAFETY: we own one strong reference and give it up.
+        unsafe { release_strong(self.ptr.cast::<Header<F>>()) }
+    }
+}
+
+impl<T: fmt::Debug, F: Frontend, A: NativeAllocator> fmt::Debug for ObjectArc<T, F, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectArc")
+            .field("value", &**self)
+            .field("binding", &self.header().binding)
+            .finish()
+    }
+}
+
+/// An owning strong reference to a native object of unknown type: what a wrapper holds.
+pub struct ObjectRef<F: Frontend> {
+    header: NonNull<Header<F>>,
+}
+
+// SAFETY: only ever created from an `ObjectArc` whose value is `Send + Sync`.
+unsafe impl<F: Frontend> Send for ObjectRef<F> {}
+// SAFETY: as above.
+unsafe impl<F: Frontend> Sync for ObjectRef<F> {}
+
+impl<F: Frontend> ObjectRef<F> {
+    /// The header.
+    pub fn header(&self) -> &Header<F> {
+        // SAFETY: our strong reference keeps the block alive.
+        unsafe { self.header.as_ref() }
+    }
+
+    /// The header's address (stable for the object's whole life: what `tether.handle` returns).
+    pub fn as_ptr(&self) -> NonNull<Header<F>> {
+        self.header
+    }
+
+    /// Gives up ownership without dropping: pair with [`from_raw`](Self::from_raw).
+    pub fn into_raw(self) -> NonNull<Header<F>> {
+        ManuallyDrop::new(self).header
+    }
+
+    /// Re-takes ownership of a reference produced by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// `header` came from `into_raw` and is re-taken once.
+    pub unsafe fn from_raw(header: NonNull<Header<F>>) -> Self {
+        Self { header }
+    }
+
+    /// The value, if it is a `T` allocated with an `A`.
+    pub fn downcast_ref<T: 'static, A: NativeAllocator>(&self) -> Option<&T> {
+        if (self.header().vtable.type_id)() != TypeId::of::<(T, A)>() {
+            return None;
+        }
+        let block = self.header.cast::<NativeBox<T, F, A>>();
+        // SAFETY: the block was made as a `NativeBox<T, F, A>` (its type id says so); the value
+        // lives while our strong reference does.
+        Some(unsafe { &block.as_ref().value })
+    }
+}
+
+impl<F: Frontend> Clone for ObjectRef<F> {
+    fn clone(&self) -> Self {
+        self.header().acquire_strong();
+        Self {
+            header: self.header,
+        }
+    }
+}
+
+impl<F: Frontend> Drop for ObjectRef<F> {
+    fn drop(&mut self) {
+        // SAFETY: we own one strong reference and give it up.
+        unsafe { release_strong(self.header) }
+    }
+}
+
+impl<F: Frontend> PartialEq for ObjectRef<F> {
+    fn eq(&self, other: &Self) -> bool {
+        self.header == other.header
+    }
+}
+impl<F: Frontend> Eq for ObjectRef<F> {}
+
+impl<F: Frontend> fmt::Debug for ObjectRef<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRef")
+            .field("header", &self.header)
+            .field("binding", &self.header().binding)
+            .finish()
+    }
+}
+
+/// A weak reference: keeps the block (not the value) alive.
+pub struct WeakArc<T, F: Frontend, A: NativeAllocator = crate::alloc::Global> {
+    ptr: NonNull<NativeBox<T, F, A>>,
+    _owns: PhantomData<NativeBox<T, F, A>>,
+}
+
+// SAFETY: as `ObjectArc`.
+unsafe impl<T: Send + Sync, F: Frontend, A: NativeAllocator> Send for WeakArc<T, F, A> {}
+// SAFETY: as `ObjectArc`.
+unsafe impl<T: Send + Sync, F: Frontend, A: NativeAllocator> Sync for WeakArc<T, F, A> {}
+
+impl<T, F: Frontend, A: NativeAllocator> WeakArc<T, F, A> {
+    fn header(&self) -> &Header<F> {
+        // SAFETY: our weak reference keeps the block alive.
+        unsafe { &self.ptr.as_ref().header }
+    }
+
+    /// A strong reference, unless the value was already dropped.
+    pub fn upgrade(&self) -> Option<ObjectArc<T, F, A>> {
+        self.header().try_acquire_strong().then_some(ObjectArc {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        })
+    }
+}
+
+impl<T, F: Frontend, A: NativeAllocator> Clone for WeakArc<T, F, A> {
+    fn clone(&self) -> Self {
+        self.header().acquire_weak();
+        Self {
+            ptr: self.ptr,
+            _owns: PhantomData,
+        }
+    }
+}
+
+impl<T, F: Frontend, A: NativeAllocator> Drop for WeakArc<T, F, A> {
+    fn drop(&mut self) {
+        // SAFETY: we own one weak reference and give it up.
+        unsafe { release_weak(self.ptr.cast::<Header<F>>()) }
+    }
+}

@@ -1,0 +1,294 @@
+//! The binding word: one atomic pointer to the canonical wrapper plus three tag bits.
+//!
+//! | state        | word                          |
+//! |--------------|-------------------------------|
+//! | Detached     | `null`                        |
+//! | Active(W)    | `W`                           |
+//! | Inactive(W)  | `W \| INACTIVE`               |
+//! | InTransit(W) | `W \| INACTIVE \| IN_TRANSIT` |
+//!
+//! `LOCKED` overlays Active and Inactive. Tags are set and cleared with strict-provenance
+//! `map_addr`, so the word keeps the wrapper's provenance and miri can check every access.
+
+use core::fmt;
+use core::ptr::{self, NonNull};
+
+use crate::sync::atomic::{AtomicPtr, Ordering};
+
+/// Tag: the wrapper is dead and its memory is cached (owned by the word).
+pub(crate) const INACTIVE: usize = 0b001;
+/// Tag: the wrapper is between its binding transition and its free (the baton).
+pub(crate) const IN_TRANSIT: usize = 0b010;
+/// Tag: the per-word spin-lock (held only across a try-incref or an in-place revival).
+pub(crate) const LOCKED: usize = 0b100;
+/// All tag bits.
+pub(crate) const TAGS: usize = INACTIVE | IN_TRANSIT | LOCKED;
+
+/// The wrapper alignment the tag bits need: the low three address bits must be free.
+pub const MIN_WRAPPER_ALIGN: usize = TAGS + 1;
+
+/// Compile-time check that a wrapper type leaves the three tag bits free.
+pub(crate) const fn assert_wrapper_align<W>() {
+    assert!(
+        core::mem::align_of::<W>() >= MIN_WRAPPER_ALIGN,
+        "wrapper types must be at least 8-byte aligned: the binding word uses the low 3 bits"
+    );
+}
+
+/// What the binding word says about a native object's wrapper (the `LOCKED` overlay removed).
+pub enum State<W> {
+    /// No canonical wrapper.
+    Detached,
+    /// `W` is alive, canonical and owns one strong reference.
+    Active(NonNull<W>),
+    /// `W` died while the native object lived on; its memory is cached for revival.
+    Inactive(NonNull<W>),
+    /// `W` is being torn down; the first settler defers, the second frees.
+    InTransit(NonNull<W>),
+}
+
+impl<W> Clone for State<W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W> Copy for State<W> {}
+impl<W> PartialEq for State<W> {
+    fn eq(&self, other: &Self) -> bool {
+        Raw::encode(*self).0 == Raw::encode(*other).0
+    }
+}
+impl<W> Eq for State<W> {}
+
+impl<W> fmt::Debug for State<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Detached => f.write_str("Detached"),
+            Self::Active(w) => write!(f, "Active({w:p})"),
+            Self::Inactive(w) => write!(f, "Inactive({w:p})"),
+            Self::InTransit(w) => write!(f, "InTransit({w:p})"),
+        }
+    }
+}
+
+impl<W> State<W> {
+    /// The state's name without the wrapper address.
+    pub fn kind(&self) -> StateKind {
+        match self {
+            Self::Detached => StateKind::Detached,
+            Self::Active(_) => StateKind::Active,
+            Self::Inactive(_) => StateKind::Inactive,
+            Self::InTransit(_) => StateKind::InTransit,
+        }
+    }
+}
+
+/// The four states by name (what `tether.testing.binding_state` reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StateKind {
+    /// No canonical wrapper.
+    Detached,
+    /// A live canonical wrapper.
+    Active,
+    /// A cached dead wrapper.
+    Inactive,
+    /// A wrapper mid-teardown.
+    InTransit,
+}
+
+impl StateKind {
+    /// Lower-case name: `"detached"`, `"active"`, `"inactive"` or `"in_transit"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Detached => "detached",
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::InTransit => "in_transit",
+        }
+    }
+}
+
+/// A raw word value: a possibly tagged wrapper pointer.
+pub(crate) struct Raw<W>(pub(crate) *mut W);
+
+impl<W> Clone for Raw<W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<W> Copy for Raw<W> {}
+impl<W> PartialEq for Raw<W> {
+    fn eq(&self, other: &Self) -> bool {
+        ptr::eq(self.0, other.0)
+    }
+}
+
+impl<W> Raw<W> {
+    pub(crate) const DETACHED: Self = Self(ptr::null_mut());
+
+    fn tags(self) -> usize {
+        self.0.addr() & TAGS
+    }
+
+    /// Whether the lock bit is set.
+    pub(crate) fn is_locked(self) -> bool {
+        self.tags() & LOCKED != 0
+    }
+
+    /// The same word with the lock bit set.
+    pub(crate) fn locked(self) -> Self {
+        Self(self.0.map_addr(|a| a | LOCKED))
+    }
+
+    pub(crate) fn encode(state: State<W>) -> Self {
+        let tag = |w: NonNull<W>, t: usize| Self(w.as_ptr().map_addr(|a| a | t));
+        match state {
+            State::Detached => Self::DETACHED,
+            State::Active(w) => tag(w, 0),
+            State::Inactive(w) => tag(w, INACTIVE),
+            State::InTransit(w) => tag(w, INACTIVE | IN_TRANSIT),
+        }
+    }
+
+    /// Decodes the state, ignoring the lock bit.
+    pub(crate) fn decode(self) -> State<W> {
+        let tags = self.tags() & !LOCKED;
+        let Some(w) = NonNull::new(self.0.map_addr(|a| a & !TAGS)) else {
+            debug_assert_eq!(tags, 0, "tag bits on a null binding word");
+            return State::Detached;
+        };
+        match tags {
+            0 => State::Active(w),
+            INACTIVE => State::Inactive(w),
+            t if t == INACTIVE | IN_TRANSIT => State::InTransit(w),
+            _ => unreachable!("IN_TRANSIT without INACTIVE is not an encoding"),
+        }
+    }
+}
+
+/// The atomic binding word stored in every native object's header.
+pub struct BindingWord<W> {
+    word: AtomicPtr<W>,
+}
+
+impl<W> BindingWord<W> {
+    /// A Detached word.
+    pub fn new() -> Self {
+        const { assert_wrapper_align::<W>() };
+        Self {
+            word: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// A snapshot of the state (the lock bit ignored). For diagnostics and tests: by the time the
+    /// caller looks at it, it may have changed.
+    pub fn snapshot(&self) -> State<W> {
+        // Acquire: a caller that sees Inactive/Active may inspect the wrapper's published memory.
+        self.load(Ordering::Acquire).decode()
+    }
+
+    pub(crate) fn load(&self, order: Ordering) -> Raw<W> {
+        Raw(self.word.load(order))
+    }
+
+    pub(crate) fn store(&self, value: Raw<W>, order: Ordering) {
+        self.word.store(value.0, order);
+        #[cfg(any(loom, feature = "shuttle"))]
+        crate::sync::park::wake_all();
+    }
+
+    /// One compare-exchange; on failure returns the value seen.
+    pub(crate) fn cas(
+        &self,
+        current: Raw<W>,
+        new: Raw<W>,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<(), Raw<W>> {
+        let result = self
+            .word
+            .compare_exchange(current.0, new.0, success, failure)
+            .map(drop)
+            .map_err(Raw);
+        #[cfg(any(loom, feature = "shuttle"))]
+        if result.is_ok() {
+            crate::sync::park::wake_all();
+        }
+        result
+    }
+
+    /// Waits (once) for another thread to move the word away from `seen`.
+    pub(crate) fn wait_for_change<F: crate::Frontend<Wrapper = W>>(
+        &self,
+        seen: Raw<W>,
+        backoff: &mut crate::backoff::Backoff<'_, F>,
+    ) {
+        backoff.wait();
+        #[cfg(any(loom, feature = "shuttle"))]
+        // Relaxed: only decides whether to sleep; the caller re-reads with its own ordering.
+        crate::sync::park::wait_while(|| self.load(Ordering::Relaxed) == seen);
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        let _ = seen;
+    }
+}
+
+impl<W> Default for BindingWord<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<W> fmt::Debug for BindingWord<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a debug print promises nothing about the wrapper's memory.
+        let raw = self.load(Ordering::Relaxed);
+        f.debug_struct("BindingWord")
+            .field("state", &raw.decode())
+            .field("locked", &raw.is_locked())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom), not(feature = "shuttle")))]
+mod tests {
+    use super::*;
+
+    #[repr(align(8))]
+    struct W8(#[allow(dead_code)] u64);
+
+    #[test]
+    fn encoding_round_trips_and_keeps_the_lock_separate() {
+        let mut a = W8(1);
+        let w = NonNull::from(&mut a);
+        for s in [
+            State::Detached,
+            State::Active(w),
+            State::Inactive(w),
+            State::InTransit(w),
+        ] {
+            let raw = Raw::encode(s);
+            assert!(!raw.is_locked());
+            assert_eq!(raw.decode(), s);
+            assert_eq!(raw.locked().decode(), s);
+            assert!(raw.locked().is_locked());
+        }
+        assert_eq!(Raw::encode(State::Active(w)).0.addr(), w.as_ptr().addr());
+        assert_eq!(Raw::encode(State::Inactive(w)).0.addr() & TAGS, INACTIVE);
+        assert_eq!(
+            Raw::encode(State::InTransit(w)).0.addr() & TAGS,
+            INACTIVE | IN_TRANSIT
+        );
+    }
+
+    #[test]
+    fn state_names() {
+        let kinds = [
+            StateKind::Detached,
+            StateKind::Active,
+            StateKind::Inactive,
+            StateKind::InTransit,
+        ];
+        let names: [&str; 4] = kinds.map(StateKind::as_str);
+        assert_eq!(names, ["detached", "active", "inactive", "in_transit"]);
+    }
+}

@@ -1,0 +1,491 @@
+//! Concurrency scenarios shared by the loom and shuttle suites.
+//!
+//! Each scenario builds its own model runtime, runs its actors on facade threads (loom, shuttle
+//! or std), and ends by checking the properties: S1, S3 and S6 are asserted by the model at every
+//! step, S4 and S5 by the scenario, S2 by `assert_quiescent`, L1 by the model's spin bound and by
+//! the checker's deadlock detection. `FLAW` selects a broken kernel (0 = the correct one).
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use binding_core::model::{Config, ModelFrontend, WrapperRef};
+use binding_core::sync::thread;
+use binding_core::{ObjectRef, StateKind};
+
+/// A wrapper address handed to another thread (only compared, never dereferenced there).
+struct SendPtr<T>(std::ptr::NonNull<T>);
+// SAFETY: the pointer is only passed to `detach`, which compares it with the word.
+unsafe impl<T> Send for SendPtr<T> {}
+
+/// A scenario: a name and a body generic over the kernel variant.
+pub type Scenario = (&'static str, fn());
+
+/// A runtime with a small spin bound: under a model checker every wait yields to the thread it
+/// waits on, so a correct kernel never spins long.
+pub fn runtime<const FLAW: u8>() -> ModelFrontend<FLAW> {
+    ModelFrontend::new(Config {
+        max_spins: std::env::var("TETHER_MAX_SPINS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(24),
+        yield_after: 4,
+    })
+}
+
+type Rt<const F: u8> = ModelFrontend<F>;
+type Obj<const F: u8> = ObjectRef<ModelFrontend<F>>;
+
+fn object<const F: u8>(rt: &Rt<F>) -> Obj<F> {
+    rt.object(1, None).erase()
+}
+
+/// An object whose wrapper died and is cached (Inactive).
+fn cached_object<const F: u8>(rt: &Rt<F>) -> (Obj<F>, usize) {
+    let obj = object(rt);
+    let w = rt.lookup(obj.clone());
+    let addr = w.addr();
+    drop(w);
+    (obj, addr)
+}
+
+fn finish<const F: u8>(rt: Rt<F>) {
+    rt.assert_quiescent();
+}
+
+// ---------------------------------------------------------------- two-actor cells
+
+/// lookup × lookup: two first lookups of a fresh object converge on one wrapper (S4).
+pub fn lookup_lookup<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let spawn_lookup = |o: Obj<F>, rt: Rt<F>| thread::spawn(move || rt.lookup(o));
+    let a = spawn_lookup(obj.clone(), rt.clone());
+    let b = spawn_lookup(obj.clone(), rt.clone());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!(
+        a.addr(),
+        b.addr(),
+        "S4 violated: two first lookups returned two wrappers"
+    );
+    drop((a, b, obj));
+    finish(rt);
+}
+
+/// lookup × dealloc: the live wrapper dies while another thread looks the object up; the lookup
+/// returns the same address (hit before, wait during, revival after) (S4, S5).
+pub fn lookup_dealloc<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let w = rt.lookup(obj.clone());
+    let addr = w.addr();
+    let dealloc = thread::spawn(move || drop(w));
+    let (rt2, o2) = (rt.clone(), obj.clone());
+    let lookup = thread::spawn(move || rt2.lookup(o2));
+    dealloc.join().unwrap();
+    let found = lookup.join().unwrap();
+    assert_eq!(
+        found.addr(),
+        addr,
+        "S5 violated: identity changed while the object lived"
+    );
+    drop((found, obj));
+    finish(rt);
+}
+
+/// lookup × reclaim: one thread revives a cached wrapper while another drops a native reference;
+/// whoever is last reclaims (possibly re-entrantly inside the wrapper's dealloc).
+pub fn lookup_reclaim<const F: u8>() {
+    let rt = runtime::<F>();
+    let (obj, addr) = cached_object(&rt);
+    let other = obj.clone();
+    let dropper = thread::spawn(move || drop(other));
+    let rt2 = rt.clone();
+    let looker = thread::spawn(move || {
+        let w = rt2.lookup(obj);
+        assert_eq!(w.addr(), addr, "S5 violated: revival moved the wrapper");
+    });
+    dropper.join().unwrap();
+    looker.join().unwrap();
+    finish(rt);
+}
+
+/// lookup × move: a lookup races `x._move()`; whatever it returns has this object's handle (S3)
+/// and afterwards the binding belongs to the move target.
+pub fn lookup_move<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let mover = thread::spawn(move || {
+        let y = x.take_over().expect("x holds a handle");
+        drop(x);
+        y
+    });
+    let (rt2, o2) = (rt.clone(), obj.clone());
+    let looker = thread::spawn(move || rt2.lookup(o2));
+    let y = mover.join().unwrap();
+    let seen = looker.join().unwrap();
+    drop(seen);
+    assert_eq!(
+        rt.lookup(obj.clone()).addr(),
+        y.addr(),
+        "the binding must follow the move"
+    );
+    drop((y, obj));
+    finish(rt);
+}
+
+/// lookup × detach: a lookup races an eager detach (before a handle is moved out).
+pub fn lookup_detach<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let detacher = thread::spawn(move || {
+        let handle = x.handle().expect("x holds a handle");
+        let _ = handle.header().detach(x.as_ptr());
+        let taken = x.wrapper().slot().take();
+        drop((x, handle));
+        taken
+    });
+    let (rt2, o2) = (rt.clone(), obj.clone());
+    let looker = thread::spawn(move || rt2.lookup(o2));
+    let taken = detacher.join().unwrap();
+    let seen = looker.join().unwrap();
+    drop((seen, taken, obj));
+    finish(rt);
+}
+
+/// lookup × shutdown: shutdown only changes what reclaim may do.
+pub fn lookup_shutdown<const F: u8>() {
+    let rt = runtime::<F>();
+    let (obj, addr) = cached_object(&rt);
+    let rt2 = rt.clone();
+    let stopper = thread::spawn(move || rt2.shutdown());
+    let rt3 = rt.clone();
+    let looker = thread::spawn(move || {
+        let w = rt3.lookup(obj);
+        assert_eq!(w.addr(), addr);
+    });
+    stopper.join().unwrap();
+    looker.join().unwrap();
+    finish(rt);
+}
+
+/// dealloc × reclaim: the wrapper dies on one thread while another drops the last other native
+/// reference. Both settle orders: the wrapper's free first (reclaim frees the cached wrapper) or
+/// reclaim first (it defers and the free frees both) (S6).
+pub fn dealloc_reclaim<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let w = rt.lookup(obj.clone());
+    let a = thread::spawn(move || drop(w));
+    let b = thread::spawn(move || drop(obj));
+    a.join().unwrap();
+    b.join().unwrap();
+    record_settle_order(&rt);
+    finish(rt);
+}
+
+/// dealloc × move: `x` dies (its last reference dropped on one thread) racing a move of `x`
+/// on another thread that still holds a reference.
+pub fn dealloc_move<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let x2 = x.clone();
+    let mover = thread::spawn(move || {
+        let y = x.take_over().expect("x holds a handle");
+        drop(x);
+        y
+    });
+    let dropper = thread::spawn(move || drop(x2));
+    let y = mover.join().unwrap();
+    dropper.join().unwrap();
+    assert_eq!(
+        obj.header().binding_state(),
+        StateKind::Active,
+        "y is canonical"
+    );
+    drop(y);
+    drop(obj);
+    finish(rt);
+}
+
+/// dealloc × detach: `x` dies racing an eager detach of `x`.
+pub fn dealloc_detach<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let x2 = x.clone();
+    let detacher = thread::spawn(move || {
+        let _ = obj.header().detach(x.as_ptr());
+        let taken = x.wrapper().slot().take();
+        drop(x);
+        (taken, obj)
+    });
+    let dropper = thread::spawn(move || drop(x2));
+    let (taken, obj) = detacher.join().unwrap();
+    dropper.join().unwrap();
+    assert_eq!(obj.header().binding_state(), StateKind::Detached);
+    drop((taken, obj));
+    finish(rt);
+}
+
+/// dealloc × shutdown: a wrapper dies while the runtime starts finalising.
+pub fn dealloc_shutdown<const F: u8>() {
+    let rt = runtime::<F>();
+    let w = rt.lookup(object(&rt));
+    let a = thread::spawn(move || drop(w));
+    let rt2 = rt.clone();
+    let b = thread::spawn(move || rt2.shutdown());
+    a.join().unwrap();
+    b.join().unwrap();
+    finish(rt);
+}
+
+/// reclaim × move: the last other native reference is dropped while `x` moves to `y`.
+pub fn reclaim_move<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let mover = thread::spawn(move || {
+        let y = x.take_over().expect("x holds a handle");
+        drop(x);
+        drop(y);
+    });
+    let dropper = thread::spawn(move || drop(obj));
+    mover.join().unwrap();
+    dropper.join().unwrap();
+    finish(rt);
+}
+
+/// reclaim × detach: the last other native reference is dropped while `x` detaches.
+pub fn reclaim_detach<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let keep = obj.clone();
+    let detacher = thread::spawn(move || {
+        let _ = keep.header().detach(x.as_ptr());
+        let taken = x.wrapper().slot().take();
+        drop((x, keep, taken));
+    });
+    let dropper = thread::spawn(move || drop(obj));
+    detacher.join().unwrap();
+    dropper.join().unwrap();
+    finish(rt);
+}
+
+/// reclaim × shutdown: a reclaim on a foreign thread races the runtime's shutdown: it either
+/// frees the cached wrapper (attached before) or leaks it on purpose (after), never both.
+pub fn reclaim_shutdown<const F: u8>() {
+    let rt = runtime::<F>();
+    let (obj, _) = cached_object(&rt);
+    let dropper = thread::spawn(move || drop(obj));
+    let rt2 = rt.clone();
+    let stopper = thread::spawn(move || rt2.shutdown());
+    dropper.join().unwrap();
+    stopper.join().unwrap();
+    finish(rt);
+}
+
+/// move × detach: `x → y` races a detach of `x`; exactly one wins, the word stays consistent.
+pub fn move_detach<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let xp = SendPtr(x.as_ptr());
+    let mover = thread::spawn(move || {
+        let y = x.take_over().expect("x holds a handle");
+        drop(x);
+        y
+    });
+    let o2 = obj.clone();
+    let detacher = thread::spawn(move || {
+        let xp = xp;
+        o2.header().detach(xp.0) == binding_core::Rebound::Done
+    });
+    let y = mover.join().unwrap();
+    let detached = detacher.join().unwrap();
+    let next = rt.lookup(obj.clone());
+    assert_eq!(
+        next.addr() == y.addr(),
+        !detached,
+        "the binding follows the move unless the detach won"
+    );
+    drop((next, y, obj));
+    finish(rt);
+}
+
+/// move × shutdown.
+pub fn move_shutdown<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let mover = thread::spawn(move || {
+        let y = x.take_over().expect("x holds a handle");
+        drop((x, y));
+    });
+    let rt2 = rt.clone();
+    let stopper = thread::spawn(move || rt2.shutdown());
+    mover.join().unwrap();
+    stopper.join().unwrap();
+    drop(obj);
+    finish(rt);
+}
+
+/// detach × shutdown.
+pub fn detach_shutdown<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let x = rt.lookup(obj.clone());
+    let detacher = thread::spawn(move || {
+        let _ = obj.header().detach(x.as_ptr());
+        drop((x, obj));
+    });
+    let rt2 = rt.clone();
+    let stopper = thread::spawn(move || rt2.shutdown());
+    detacher.join().unwrap();
+    stopper.join().unwrap();
+    finish(rt);
+}
+
+// ---------------------------------------------------------------- three-actor flows
+
+/// Two lookups race one dealloc of the live wrapper: both return the original address.
+pub fn two_lookups_one_dealloc<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let w = rt.lookup(obj.clone());
+    let addr = w.addr();
+    let dealloc = thread::spawn(move || drop(w));
+    let spawn_lookup = |o: Obj<F>, rt: Rt<F>| thread::spawn(move || rt.lookup(o).addr());
+    let a = spawn_lookup(obj.clone(), rt.clone());
+    let b = spawn_lookup(obj.clone(), rt.clone());
+    dealloc.join().unwrap();
+    assert_eq!(a.join().unwrap(), addr, "S5 violated");
+    assert_eq!(b.join().unwrap(), addr, "S5 violated");
+    drop(obj);
+    finish(rt);
+}
+
+/// A revival races the reclaim of the object: two other threads drop native references while
+/// one revives and drops the wrapper.
+pub fn revive_vs_reclaim<const F: u8>() {
+    let rt = runtime::<F>();
+    let (obj, addr) = cached_object(&rt);
+    let (o1, o2) = (obj.clone(), obj.clone());
+    let rt2 = rt.clone();
+    let reviver = thread::spawn(move || assert_eq!(rt2.lookup(obj).addr(), addr));
+    let d1 = thread::spawn(move || drop(o1));
+    let d2 = thread::spawn(move || drop(o2));
+    reviver.join().unwrap();
+    d1.join().unwrap();
+    d2.join().unwrap();
+    finish(rt);
+}
+
+/// Lesson 3: a wrapper revived (and kept alive) on one thread must be hit by a lookup on
+/// another; without re-arming try-incref after the revival that lookup waits forever.
+pub fn revive_then_hit_elsewhere<const F: u8>() {
+    let rt = runtime::<F>();
+    let (obj, addr) = cached_object(&rt);
+    let revived = rt.lookup(obj.clone());
+    assert_eq!(revived.addr(), addr, "S5 violated");
+    let (rt2, o2) = (rt.clone(), obj.clone());
+    let other = thread::spawn(move || rt2.lookup(o2).addr());
+    let (rt3, o3) = (rt.clone(), obj.clone());
+    let third = thread::spawn(move || rt3.lookup(o3).addr());
+    assert_eq!(other.join().unwrap(), addr, "S4 violated");
+    assert_eq!(third.join().unwrap(), addr, "S4 violated");
+    drop((revived, obj));
+    finish(rt);
+}
+
+/// Three first lookups of a fresh object converge on one wrapper.
+pub fn three_first_lookups<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let spawn_lookup = |o: Obj<F>, rt: Rt<F>| thread::spawn(move || rt.lookup(o));
+    let hs = [
+        spawn_lookup(obj.clone(), rt.clone()),
+        spawn_lookup(obj.clone(), rt.clone()),
+        spawn_lookup(obj.clone(), rt.clone()),
+    ];
+    let ws: Vec<WrapperRef<F>> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(
+        ws.iter().all(|w| w.addr() == ws[0].addr()),
+        "S4 violated: concurrent first lookups returned different wrappers"
+    );
+    drop((ws, obj));
+    finish(rt);
+}
+
+/// Dealloc on A, last native reference dropped on B, while C looks up a second object that
+/// references the first: the settle baton and a nested reclaim.
+pub fn dealloc_reclaim_nested<const F: u8>() {
+    let rt = runtime::<F>();
+    let inner = object(&rt);
+    let outer = rt.object(2, Some(inner.clone())).erase();
+    let w = rt.lookup(inner.clone());
+    let a = thread::spawn(move || drop(w));
+    let b = thread::spawn(move || drop(inner));
+    let rt2 = rt.clone();
+    let c = thread::spawn(move || {
+        let wo = rt2.lookup(outer.clone());
+        drop(outer);
+        drop(wo);
+    });
+    a.join().unwrap();
+    b.join().unwrap();
+    c.join().unwrap();
+    record_settle_order(&rt);
+    finish(rt);
+}
+
+/// Which settler freed the native block, across all executions of a checker run.
+pub static SETTLED_BY_FREE: AtomicUsize = AtomicUsize::new(0);
+/// Executions in which reclaim came second and freed the cached wrapper itself.
+pub static SETTLED_BY_RECLAIM: AtomicUsize = AtomicUsize::new(0);
+
+fn record_settle_order<const F: u8>(rt: &Rt<F>) {
+    // Every freed wrapper is either freed by its own free (reclaim deferred) or by reclaim.
+    let deferred = rt.stats.deferred_settles.load(Relaxed);
+    if deferred > 0 {
+        SETTLED_BY_FREE.fetch_add(1, Relaxed);
+    } else {
+        SETTLED_BY_RECLAIM.fetch_add(1, Relaxed);
+    }
+}
+
+/// The two-actor matrix: every pair of {lookup, dealloc, reclaim, move, detach, shutdown}.
+pub fn cells<const F: u8>() -> Vec<Scenario> {
+    vec![
+        ("lookup_lookup", lookup_lookup::<F>),
+        ("lookup_dealloc", lookup_dealloc::<F>),
+        ("lookup_reclaim", lookup_reclaim::<F>),
+        ("lookup_move", lookup_move::<F>),
+        ("lookup_detach", lookup_detach::<F>),
+        ("lookup_shutdown", lookup_shutdown::<F>),
+        ("dealloc_reclaim", dealloc_reclaim::<F>),
+        ("dealloc_move", dealloc_move::<F>),
+        ("dealloc_detach", dealloc_detach::<F>),
+        ("dealloc_shutdown", dealloc_shutdown::<F>),
+        ("reclaim_move", reclaim_move::<F>),
+        ("reclaim_detach", reclaim_detach::<F>),
+        ("reclaim_shutdown", reclaim_shutdown::<F>),
+        ("move_detach", move_detach::<F>),
+        ("move_shutdown", move_shutdown::<F>),
+        ("detach_shutdown", detach_shutdown::<F>),
+    ]
+}
+
+/// The three-actor flows.
+pub fn flows<const F: u8>() -> Vec<Scenario> {
+    vec![
+        ("two_lookups_one_dealloc", two_lookups_one_dealloc::<F>),
+        ("revive_vs_reclaim", revive_vs_reclaim::<F>),
+        ("three_first_lookups", three_first_lookups::<F>),
+        ("revive_then_hit_elsewhere", revive_then_hit_elsewhere::<F>),
+        ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F>),
+    ]
+}

@@ -1,0 +1,232 @@
+//! The loom suite: every cell of the concurrency matrix and the three-actor flows, explored
+//! exhaustively up to a preemption bound, plus the broken-variant teeth.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom` (see `ci/loom.sh`).
+//! `TETHER_LOOM_BOUND2` / `TETHER_LOOM_BOUND3` override the bounds of two- and three-actor runs.
+#![cfg(loom)]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use binding_core::flaw::Flaw;
+use common::Scenario;
+
+fn bound(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Explores `body` exhaustively at `bound` preemptions; returns the number of executions.
+fn explore(name: &str, bound: usize, body: fn()) -> usize {
+    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
+    EXECUTIONS.store(0, Relaxed);
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    builder.check(move || {
+        EXECUTIONS.fetch_add(1, Relaxed);
+        body();
+    });
+    let n = EXECUTIONS.load(Relaxed);
+    println!("loom {name}: bound {bound}, {n} executions");
+    n
+}
+
+macro_rules! cell_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let b = bound("TETHER_LOOM_BOUND2", 3);
+            assert!(explore(stringify!($name), b, common::$name::<0>) > 1);
+        }
+    )*};
+}
+
+cell_tests!(
+    lookup_lookup,
+    lookup_dealloc,
+    lookup_reclaim,
+    lookup_move,
+    lookup_detach,
+    lookup_shutdown,
+    dealloc_reclaim,
+    dealloc_move,
+    dealloc_detach,
+    dealloc_shutdown,
+    reclaim_move,
+    reclaim_detach,
+    reclaim_shutdown,
+    move_detach,
+    move_shutdown,
+    detach_shutdown,
+);
+
+macro_rules! flow_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let b = bound("TETHER_LOOM_BOUND3", 2);
+            assert!(explore(stringify!($name), b, common::$name::<0>) > 1);
+        }
+    )*};
+}
+
+flow_tests!(
+    two_lookups_one_dealloc,
+    revive_vs_reclaim,
+    three_first_lookups,
+    revive_then_hit_elsewhere,
+);
+
+/// Dealloc on one thread, the last native reference on another: loom must reach both settle
+/// orders (first settler defers, second frees), and the nested object flow on top.
+#[test]
+fn both_settle_orders_are_explored() {
+    common::SETTLED_BY_FREE.store(0, Relaxed);
+    common::SETTLED_BY_RECLAIM.store(0, Relaxed);
+    explore(
+        "dealloc_reclaim (settle orders)",
+        3,
+        common::dealloc_reclaim::<0>,
+    );
+    let (by_free, by_reclaim) = (
+        common::SETTLED_BY_FREE.load(Relaxed),
+        common::SETTLED_BY_RECLAIM.load(Relaxed),
+    );
+    println!("settle orders: free second {by_free}, reclaim second {by_reclaim}");
+    assert!(
+        by_free > 0 && by_reclaim > 0,
+        "one settle order was never explored"
+    );
+    let b = bound("TETHER_LOOM_BOUND3", 2);
+    explore(
+        "dealloc_reclaim_nested",
+        b,
+        common::dealloc_reclaim_nested::<0>,
+    );
+}
+
+#[test]
+fn matrix_is_complete() {
+    // 15 distinct pairs of the six actors plus lookup × lookup.
+    let cells: Vec<Scenario> = common::cells::<0>();
+    assert_eq!(cells.len(), 16);
+    assert_eq!(common::flows::<0>().len(), 5);
+}
+
+// ---------------------------------------------------------------- teeth
+
+/// Runs `body` for the broken variant and returns the checker's failure message.
+fn must_fail(flaw: Flaw, bound: usize, body: fn()) -> String {
+    let result = std::panic::catch_unwind(|| explore(&format!("{flaw:?}"), bound, body));
+    let err = result.expect_err("loom did not find the bug of a broken variant");
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    println!("loom found {flaw:?}: {msg}");
+    msg
+}
+
+macro_rules! flaw {
+    ($f:ident) => {
+        Flaw::$f as u8
+    };
+}
+
+#[test]
+fn teeth_unlock_relaxed() {
+    // A revival published with Relaxed: the next locker reads the re-initialised wrapper without
+    // a happens-before edge: either a data race on its memory or a stale (empty) handle slot.
+    // Only a weak-memory checker can see this.
+    let msg = must_fail(
+        Flaw::UnlockRelaxed,
+        2,
+        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }>,
+    );
+    assert!(
+        msg.contains("Causality violation") || msg.contains("S3 violated"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn teeth_revive_without_rearm() {
+    let msg = must_fail(
+        Flaw::ReviveWithoutRearm,
+        2,
+        common::revive_then_hit_elsewhere::<{ flaw!(ReviveWithoutRearm) }>,
+    );
+    // The lookup waits forever on a wrapper it can never try-incref: the model's spin bound or
+    // loom's deadlock detection (fair waiting) reports it.
+    assert!(
+        msg.contains("L1 violated") || msg.contains("deadlock"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn teeth_drop_before_transit() {
+    let msg = must_fail(
+        Flaw::DropBeforeTransit,
+        2,
+        common::dealloc_reclaim::<{ flaw!(DropBeforeTransit) }>,
+    );
+    assert!(msg.contains("S3 violated"), "{msg}");
+}
+
+#[test]
+fn teeth_reclaim_frees_in_transit() {
+    let msg = must_fail(
+        Flaw::ReclaimFreesInTransit,
+        2,
+        common::dealloc_reclaim::<{ flaw!(ReclaimFreesInTransit) }>,
+    );
+    assert!(
+        msg.contains("S1 violated") || msg.contains("S2 violated"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn teeth_hit_without_try_incref() {
+    let msg = must_fail(
+        Flaw::HitWithoutTryIncref,
+        2,
+        common::lookup_dealloc::<{ flaw!(HitWithoutTryIncref) }>,
+    );
+    assert!(msg.contains("S1 violated"), "{msg}");
+}
+
+#[test]
+fn teeth_move_clears_handle_first() {
+    let msg = must_fail(
+        Flaw::MoveClearsHandleFirst,
+        3,
+        common::lookup_move::<{ flaw!(MoveClearsHandleFirst) }>,
+    );
+    assert!(msg.contains("S3 violated"), "{msg}");
+}
+
+#[test]
+fn teeth_fresh_blind_store() {
+    let msg = must_fail(
+        Flaw::FreshBlindStore,
+        2,
+        common::lookup_lookup::<{ flaw!(FreshBlindStore) }>,
+    );
+    assert!(msg.contains("S4 violated"), "{msg}");
+}
+
+#[test]
+fn teeth_backoff_before_untrack() {
+    let msg = must_fail(
+        Flaw::BackoffBeforeUntrack,
+        3,
+        common::lookup_dealloc::<{ flaw!(BackoffBeforeUntrack) }>,
+    );
+    assert!(msg.contains("gh-135909"), "{msg}");
+}

@@ -1,0 +1,54 @@
+//! Every loom/shuttle scenario on real std threads (also the miri and ThreadSanitizer target),
+//! plus a many-thread stress test of one shared object.
+
+mod common;
+
+use binding_core::model::{Config, ModelFrontend};
+use std::sync::Arc;
+
+fn rounds() -> usize {
+    if cfg!(miri) { 2 } else { 50 }
+}
+
+#[test]
+fn every_scenario_on_std_threads() {
+    for (name, body) in common::cells::<0>().into_iter().chain(common::flows::<0>()) {
+        for _ in 0..rounds() {
+            body();
+        }
+        println!("std threads {name}: {} rounds", rounds());
+    }
+}
+
+#[test]
+fn many_threads_refetch_one_object() {
+    let (threads, iters) = if cfg!(miri) { (3, 20) } else { (8, 2_000) };
+    let rt: ModelFrontend = ModelFrontend::new(Config {
+        max_spins: 1_000_000,
+        yield_after: 4,
+    });
+    let obj = rt.object(1, None).erase();
+    let first = rt.lookup(obj.clone()).addr();
+    let barrier = Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (rt, obj, barrier) = (rt.clone(), obj.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..iters {
+                    let a = rt.lookup(obj.clone());
+                    assert_eq!(a.addr(), first, "S5 violated in thread {t} at {i}");
+                    if i % 3 == 0 {
+                        let b = rt.lookup(obj.clone());
+                        assert_eq!(a.addr(), b.addr(), "S4 violated");
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    drop(obj);
+    rt.assert_quiescent();
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# loom: every cell of the concurrency matrix (bound 3), the three-actor flows (bound 2) and the
+# broken-variant teeth. Separate target dir so normal builds are not invalidated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUSTFLAGS="--cfg loom"
+export CARGO_TARGET_DIR=target-loom
+cargo test --release -p binding-core --test loom -- --test-threads=2 --nocapture 2>&1 \
+  | grep -vE '^\s*$' | grep -E '^loom |^settle|^test |test result|panicked|FAILED|error' 
+test "${PIPESTATUS[0]}" -eq 0

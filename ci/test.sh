@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: everything CI runs. Installs what a fresh machine lacks, skips what is there.
+# Usage: bash ci/test.sh            (all suites)
+#        TETHER_EXTENDED=1 bash ci/test.sh   (long shuttle / fuzz runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source ci/lib.sh
+
+section "rust: fmt, clippy"
+ensure_rust_components
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+section "rust: unit, sequential, proptest, std-thread stress"
+cargo test --workspace --quiet
+
+run_suite ci/loom.sh
+summary
