@@ -15,4 +15,7 @@ section "rust: unit, sequential, proptest, std-thread stress"
 cargo test --workspace --quiet
 
 run_suite ci/loom.sh
+run_suite ci/shuttle.sh
+run_suite ci/miri.sh
+run_suite ci/tsan.sh
 summary

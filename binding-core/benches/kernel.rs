@@ -99,7 +99,7 @@ unsafe fn release(w: NonNull<FastWrapper>) {
     if wr.refcnt.fetch_sub(1, Ordering::Release) != 1 {
         return;
     }
-    std::sync::atomic::fence(Ordering::Acquire);
+    wr.refcnt.load(Ordering::Acquire);
     // SAFETY: the count reached zero here; this is the only dealloc.
     match unsafe { binding_core::dealloc(&Fast, w, &wr.slot, Caching::Cache) } {
         Dealloc::Cached(baton) => match baton.settle() {

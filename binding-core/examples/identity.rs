@@ -14,14 +14,24 @@ fn main() {
 
     let a = rt.lookup(obj.clone());
     let b = rt.lookup(obj.clone());
-    println!("two lookups, one wrapper:        {:#x} == {:#x}", a.addr(), b.addr());
+    println!(
+        "two lookups, one wrapper:        {:#x} == {:#x}",
+        a.addr(),
+        b.addr()
+    );
     assert_eq!(a.addr(), b.addr());
     let addr = a.addr();
     drop((a, b));
-    println!("wrapper died; word is now:       {:?}", obj.header().binding_state());
+    println!(
+        "wrapper died; word is now:       {:?}",
+        obj.header().binding_state()
+    );
 
     let c = rt.lookup(obj.clone());
-    println!("refetched at the same address:   {:#x} (revived in place)", c.addr());
+    println!(
+        "refetched at the same address:   {:#x} (revived in place)",
+        c.addr()
+    );
     assert_eq!(c.addr(), addr);
     drop(c);
 

@@ -35,6 +35,8 @@ mod dealloc;
 pub mod flaw;
 mod frontend;
 mod header;
+#[cfg(not(any(loom, feature = "shuttle")))] // their atomics are scheduler handles
+mod layout;
 mod lookup;
 mod object;
 mod rebind;

@@ -262,7 +262,9 @@ impl<T, F: Frontend, A: NativeAllocator> WeakArc<T, F, A> {
 
     /// A strong reference, unless the value was already dropped.
     pub fn upgrade(&self) -> Option<ObjectArc<T, F, A>> {
-        self.header().try_acquire_strong().then_some(ObjectArc {
+        // `then`, not `then_some`: the handle must only exist (and so be dropped) when the
+        // upgrade succeeded.
+        self.header().try_acquire_strong().then(|| ObjectArc {
             ptr: self.ptr,
             _owns: PhantomData,
         })

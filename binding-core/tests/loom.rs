@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use binding_core::flaw::Flaw;
@@ -21,15 +22,15 @@ fn bound(var: &str, default: usize) -> usize {
 
 /// Explores `body` exhaustively at `bound` preemptions; returns the number of executions.
 fn explore(name: &str, bound: usize, body: fn()) -> usize {
-    static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
-    EXECUTIONS.store(0, Relaxed);
+    let executions = Arc::new(AtomicUsize::new(0));
+    let counter = executions.clone();
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(bound);
     builder.check(move || {
-        EXECUTIONS.fetch_add(1, Relaxed);
+        counter.fetch_add(1, Relaxed);
         body();
     });
-    let n = EXECUTIONS.load(Relaxed);
+    let n = executions.load(Relaxed);
     println!("loom {name}: bound {bound}, {n} executions");
     n
 }

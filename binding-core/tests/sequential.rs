@@ -211,3 +211,44 @@ fn found_reports_how() {
     drop(obj);
     rt.assert_quiescent();
 }
+
+#[test]
+fn failed_weak_upgrade_leaves_the_counts_alone() {
+    // Regression (found by the state-machine test): a failed upgrade once built and dropped a
+    // handle, decrementing a strong count that was already zero.
+    let rt = runtime();
+    let obj = rt.object(1, None);
+    let weak = obj.downgrade();
+    drop(obj);
+    for _ in 0..3 {
+        assert!(weak.upgrade().is_none());
+    }
+    drop(weak);
+    rt.assert_quiescent();
+}
+
+#[test]
+#[should_panic(expected = "InTransit baton dropped without settle")]
+fn an_unsettled_baton_is_a_loud_bug() {
+    let rt = runtime();
+    let obj = rt.object(1, None).erase();
+    let w = rt.new_unbound_wrapper(true);
+    drop(w.wrapper().slot().put(obj.clone()));
+    // SAFETY: `w` is live and bound here; we pretend its count reached zero (it never will be
+    // touched again: the test ends in the expected panic).
+    let _ = unsafe { obj.header().bind(w.as_ptr()) };
+    // SAFETY: as above.
+    let outcome = unsafe {
+        binding_core::dealloc(
+            &rt,
+            w.as_ptr(),
+            w.wrapper().slot(),
+            binding_core::Caching::Cache,
+        )
+    };
+    std::mem::forget(w);
+    match outcome {
+        binding_core::Dealloc::Cached(baton) => drop(baton),
+        other => panic!("expected a baton, got {other:?}"),
+    }
+}

@@ -1,0 +1,117 @@
+//! The shuttle suite: the matrix, the flows and larger scenarios (3–6 threads, several objects)
+//! under PCT (depth 3) and random schedulers, plus the broken-variant teeth.
+//!
+//! Run: `cargo test --release --features shuttle --test shuttle` (see `ci/shuttle.sh`).
+//! `TETHER_SHUTTLE_ITERS` sets iterations per scenario and scheduler (CI default 10,000;
+//! `ci/shuttle.sh` uses 200,000 with `TETHER_EXTENDED=1`). A failure prints the schedule to pass
+//! to `shuttle::replay`.
+#![cfg(all(feature = "shuttle", not(loom)))]
+
+mod common;
+
+use binding_core::flaw::Flaw;
+use common::Scenario;
+
+fn iterations() -> usize {
+    std::env::var("TETHER_SHUTTLE_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+fn pct_and_random(name: &str, body: fn()) {
+    let n = iterations();
+    shuttle::check_pct(body, n, 3);
+    shuttle::check_random(body, n);
+    println!("shuttle {name}: {n} PCT(depth 3) + {n} random schedules");
+}
+
+#[test]
+fn matrix_cells() {
+    for (name, body) in common::cells::<0>() {
+        pct_and_random(name, body);
+    }
+}
+
+#[test]
+fn three_actor_flows() {
+    for (name, body) in common::flows::<0>() {
+        pct_and_random(name, body);
+    }
+}
+
+#[test]
+fn many_actors() {
+    let scenarios: Vec<Scenario> = vec![
+        ("3 actors, 2 objects", || common::many_actors::<0>(3, 2)),
+        ("4 actors, 3 objects", || common::many_actors::<0>(4, 3)),
+        ("6 actors, 3 objects", || common::many_actors::<0>(6, 3)),
+        ("5 refetchers", || common::many_refetchers::<0>(5)),
+    ];
+    for (name, body) in scenarios {
+        pct_and_random(name, body);
+    }
+}
+
+// ---------------------------------------------------------------- teeth
+
+/// Runs the broken variant under PCT and random schedules and returns the failure message.
+fn must_fail(flaw: Flaw, body: fn()) -> Option<String> {
+    let n = iterations().min(20_000);
+    let result = std::panic::catch_unwind(|| {
+        shuttle::check_pct(body, n, 3);
+        shuttle::check_random(body, n);
+    });
+    let err = result.err()?;
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    println!(
+        "shuttle found {flaw:?}: {}",
+        msg.lines().next().unwrap_or("")
+    );
+    Some(msg)
+}
+
+macro_rules! flaw {
+    ($f:ident) => {
+        Flaw::$f as u8
+    };
+}
+
+macro_rules! teeth {
+    ($($test:ident: $flaw:ident in $scenario:ident finds $($needle:literal)|+;)*) => {$(
+        #[test]
+        fn $test() {
+            let msg = must_fail(Flaw::$flaw, common::$scenario::<{ flaw!($flaw) }>)
+                .expect(concat!("shuttle did not find ", stringify!($flaw)));
+            assert!([$($needle),+].iter().any(|n| msg.contains(n)), "{msg}");
+        }
+    )*};
+}
+
+teeth! {
+    teeth_revive_without_rearm: ReviveWithoutRearm in revive_then_hit_elsewhere finds "L1 violated";
+    teeth_drop_before_transit: DropBeforeTransit in dealloc_reclaim finds "S3 violated";
+    teeth_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim finds "S1 violated" | "S2 violated";
+    teeth_hit_without_try_incref: HitWithoutTryIncref in lookup_dealloc finds "S1 violated";
+    teeth_move_clears_handle_first: MoveClearsHandleFirst in lookup_move finds "S3 violated";
+    teeth_fresh_blind_store: FreshBlindStore in lookup_lookup finds "S4 violated";
+    teeth_backoff_before_untrack: BackoffBeforeUntrack in lookup_dealloc finds "gh-135909";
+}
+
+/// shuttle runs every atomic as SeqCst, so a missing Release is invisible to it: this broken
+/// variant is loom's (and miri's) to find. The test pins that documented blind spot.
+#[test]
+fn shuttle_misses_unlock_relaxed() {
+    let found = must_fail(
+        Flaw::UnlockRelaxed,
+        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }>,
+    );
+    assert!(
+        found.is_none(),
+        "shuttle is SeqCst-only; it cannot see a weakened ordering"
+    );
+}
