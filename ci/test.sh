@@ -18,4 +18,5 @@ run_suite ci/loom.sh
 run_suite ci/shuttle.sh
 run_suite ci/miri.sh
 run_suite ci/tsan.sh
+run_suite ci/spec.sh
 summary

@@ -123,9 +123,9 @@ fn transition<F: Frontend>(
     header: NonNull<Header<F>>,
 ) -> Dealloc<F> {
     let active = Raw::encode(State::Active(w));
-    let (target, outcome) = match caching {
-        Caching::Cache => (State::InTransit(w), true),
-        Caching::Forget => (State::Detached, false),
+    let target = match caching {
+        Caching::Cache => State::InTransit(w),
+        Caching::Forget => State::Detached,
     };
     let mut backoff = Backoff::new(frontend);
     loop {
@@ -137,10 +137,12 @@ fn transition<F: Frontend>(
             Ordering::AcqRel,
             Ordering::Relaxed,
         ) {
-            Ok(()) if outcome => {
-                return Dealloc::Cached(InTransit { header, wrapper: w });
+            Ok(()) => {
+                return match caching {
+                    Caching::Cache => Dealloc::Cached(InTransit { header, wrapper: w }),
+                    Caching::Forget => Dealloc::Detached,
+                };
             }
-            Ok(()) => return Dealloc::Detached,
             Err(seen) if seen == active.locked() => word.wait_for_change(seen, &mut backoff),
             Err(_) => return Dealloc::NotCanonical,
         }
@@ -181,6 +183,11 @@ impl<F: Frontend> InTransit<F> {
 
 impl<F: Frontend> Drop for InTransit<F> {
     fn drop(&mut self) {
+        // Already unwinding from another failure: do not turn it into an abort.
+        #[cfg(feature = "std")]
+        if std::thread::panicking() {
+            return;
+        }
         panic!("InTransit baton dropped without settle: the wrapper's free must settle it");
     }
 }

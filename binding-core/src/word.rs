@@ -217,18 +217,27 @@ impl<W> BindingWord<W> {
         result
     }
 
-    /// Waits (once) for another thread to move the word away from `seen`.
+    /// Waits until another thread moves the word away from `seen`.
+    ///
+    /// Watching with plain loads (not re-locking) matters for progress: a lookup refused by a
+    /// dying wrapper that kept re-locking could, under unlucky scheduling, keep beating that
+    /// wrapper's dealloc to the word (found by the spec, docs/spec.md). Every wait goes through
+    /// the frontend's back-off, which lets the awaited thread run.
     pub(crate) fn wait_for_change<F: crate::Frontend<Wrapper = W>>(
         &self,
         seen: Raw<W>,
         backoff: &mut crate::backoff::Backoff<'_, F>,
     ) {
         backoff.wait();
+        // Under a checker: sleep until a write wakes us (fair waiting, see `sync::park`).
         #[cfg(any(loom, feature = "shuttle"))]
         // Relaxed: only decides whether to sleep; the caller re-reads with its own ordering.
         crate::sync::park::wait_while(|| self.load(Ordering::Relaxed) == seen);
         #[cfg(not(any(loom, feature = "shuttle")))]
-        let _ = seen;
+        // Relaxed: only decides when to retry; the caller re-reads with its own ordering.
+        while self.load(Ordering::Relaxed) == seen {
+            backoff.wait();
+        }
     }
 }
 

@@ -1,0 +1,514 @@
+//! The transition relation: which atomic steps are enabled, and what each one does.
+//!
+//! One [`Action`] is one atomic step of one thread: a load, store or compare-exchange of a binding
+//! word, one reference-count operation, one free. Starting an operation is fused with its first
+//! atomic step when nothing can observe the difference (e.g. `Drop` is the decrement itself).
+//! Each submodule holds the steps of one operation.
+
+mod dealloc;
+mod lookup;
+mod native;
+mod rebind;
+
+use crate::config::{Bug, Config};
+use crate::refcount::{Decref, RefCount};
+use crate::state::{
+    ActorId, DeallocPc, DetachPc, DropPc, Frame, LookupPc, Mem, MovePc, ObjId, State, Wait, WrapId,
+    Wrapper,
+};
+use crate::word::Word;
+
+/// An operation an idle thread may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Native code hands `obj` to the frontend (make-return).
+    Lookup(ObjId),
+    /// Drop one frontend reference to a held wrapper.
+    Drop(WrapId),
+    /// Move a held wrapper's handle to a new wrapper (rebind).
+    Move(WrapId),
+    /// Eagerly detach a held wrapper and move its handle out.
+    Detach(WrapId),
+    /// Create a weak reference to a held wrapper.
+    Weakref(WrapId),
+    /// The foreign thread drops its reference to `obj`.
+    DropRoot(ObjId),
+}
+
+/// One atomic step of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The thread's innermost frame takes its next step.
+    Step(ActorId),
+    /// The thread's fresh-wrapper allocation fails.
+    AllocFails(ActorId),
+    /// An idle thread starts an operation.
+    Start(ActorId, Op),
+    /// A stop-the-world garbage collection runs (all threads at safe points).
+    Gc,
+    /// The interpreter begins shutting down.
+    Shutdown,
+}
+
+/// A write of a binding word (or the free of its allocation), for the state diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WordEvent {
+    /// The word before.
+    pub from: Word,
+    /// The word after; `None` when the allocation holding it was freed.
+    pub to: Option<Word>,
+    /// The protocol step.
+    pub label: &'static str,
+}
+
+/// Lists the enabled actions of `s`, in a deterministic order.
+pub fn actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
+    if s.violation.is_some() {
+        return;
+    }
+    for a in 0..s.actors.len() as ActorId {
+        let actor = &s.actors[usize::from(a)];
+        match actor.top() {
+            Some(frame) => {
+                if step_enabled(s, frame) {
+                    out.push(Action::Step(a));
+                }
+                if cfg.alloc_failure
+                    && matches!(
+                        frame,
+                        Frame::Lookup {
+                            pc: LookupPc::Allocate,
+                            ..
+                        }
+                    )
+                {
+                    out.push(Action::AllocFails(a));
+                }
+            }
+            None if a == cfg.native_actor() => {
+                for (obj, o) in s.objects.iter().enumerate() {
+                    if o.rooted {
+                        out.push(Action::Start(a, Op::DropRoot(obj as ObjId)));
+                    }
+                }
+            }
+            None => idle_ops(cfg, s, a, out),
+        }
+    }
+    if gc_finds_corpse(cfg, s) {
+        out.push(Action::Gc);
+    }
+    if cfg.shutdown && !s.shutdown && !s.actors[usize::from(cfg.native_actor())].attached {
+        out.push(Action::Shutdown);
+    }
+}
+
+fn idle_ops(cfg: &Config, s: &State, a: ActorId, out: &mut Vec<Action>) {
+    let actor = &s.actors[usize::from(a)];
+    if actor.budget > 0 {
+        for obj in 0..s.objects.len() as ObjId {
+            if reachable(cfg, s, a, obj) {
+                out.push(Action::Start(a, Op::Lookup(obj)));
+            }
+        }
+    }
+    let mut last = None;
+    for &w in &actor.held {
+        if last == Some(w) {
+            continue;
+        }
+        last = Some(w);
+        out.push(Action::Start(a, Op::Drop(w)));
+        let wr = &s.wrappers[usize::from(w)];
+        let header = cfg.objects[usize::from(wr.obj)].header;
+        // Moving a handle out of a wrapper holds that wrapper's critical section
+        // (`Py_BEGIN_CRITICAL_SECTION` on free-threaded builds): one mover at a time.
+        if actor.budget > 0
+            && cfg.rebind
+            && header
+            && wr.handle
+            && wr.mem == Mem::Live
+            && (cfg.has(Bug::UnserializedMove) || !being_moved(s, w))
+        {
+            out.push(Action::Start(a, Op::Move(w)));
+            out.push(Action::Start(a, Op::Detach(w)));
+        }
+        if actor.budget > 0 && cfg.weakrefs && !wr.weakrefs && wr.mem == Mem::Live {
+            out.push(Action::Start(a, Op::Weakref(w)));
+        }
+    }
+}
+
+/// Whether some thread is moving the handle out of `w` (holds its critical section).
+fn being_moved(s: &State, w: WrapId) -> bool {
+    s.actors.iter().flat_map(|a| a.stack.iter()).any(
+        |f| matches!(*f, Frame::Move { from, .. } | Frame::Detach { w: from, .. } if from == w),
+    )
+}
+
+/// Whether thread `a` can get hold of `obj` to hand it to the frontend: the foreign thread's
+/// reference, a wrapper of it that `a` holds (a method returning `self`), or a wrapper of the
+/// object whose value holds it (an attribute read).
+pub fn reachable(cfg: &Config, s: &State, a: ActorId, obj: ObjId) -> bool {
+    let o = &s.objects[usize::from(obj)];
+    if o.freed || o.strong == 0 {
+        return false;
+    }
+    let holds_wrapper_of = |target: ObjId| {
+        s.actors[usize::from(a)].held.iter().any(|&w| {
+            let wr = &s.wrappers[usize::from(w)];
+            wr.obj == target && wr.handle && wr.mem == Mem::Live
+        })
+    };
+    o.rooted
+        || holds_wrapper_of(obj)
+        || cfg.holder_of(obj).is_some_and(|outer| {
+            s.objects[usize::from(outer)].value_alive && holds_wrapper_of(outer)
+        })
+}
+
+/// The object whose word a frame watches while it backs off.
+fn frame_obj(s: &State, frame: &Frame) -> ObjId {
+    match *frame {
+        Frame::Lookup { obj, .. } | Frame::DropNative { obj, .. } | Frame::Reclaim { obj, .. } => {
+            obj
+        }
+        Frame::Merge { w }
+        | Frame::Dealloc { w, .. }
+        | Frame::Move { from: w, .. }
+        | Frame::Detach { w, .. } => s.wrappers[usize::from(w)].obj,
+    }
+}
+
+/// The wait a frame is backed off on, if it is.
+pub fn frame_wait(frame: &Frame) -> Option<Wait> {
+    match *frame {
+        Frame::Lookup {
+            pc: LookupPc::Backoff(w),
+            ..
+        }
+        | Frame::Dealloc {
+            pc: DeallocPc::Backoff(w),
+            ..
+        }
+        | Frame::Move {
+            pc: MovePc::Backoff(w),
+            ..
+        }
+        | Frame::Detach {
+            pc: DetachPc::Backoff(w),
+            ..
+        } => Some(w),
+        _ => None,
+    }
+}
+
+/// Whether what a backed-off thread observed has changed (it would now take another branch).
+fn woken(s: &State, obj: ObjId, wait: &Wait) -> bool {
+    let o = &s.objects[usize::from(obj)];
+    let (now, then) = if wait.ignore_lock {
+        (o.word.unlocked(), wait.word.unlocked())
+    } else {
+        (o.word, wait.word)
+    };
+    o.freed
+        || now != then
+        || wait
+            .rc
+            .is_some_and(|(w, rc)| s.wrappers[usize::from(w)].rc != rc)
+}
+
+/// Whether the innermost frame `frame` can take a step.
+pub fn step_enabled(s: &State, frame: &Frame) -> bool {
+    frame_wait(frame).is_none_or(|w| woken(s, frame_obj(s, frame), &w))
+}
+
+/// Whether thread `a` is at a point where a stop-the-world collection may run: idle, backed off
+/// (thread state detached), allocating (the allocation itself may collect), or a foreign thread
+/// without an attached thread state.
+pub fn at_safe_point(cfg: &Config, s: &State, a: ActorId) -> bool {
+    let actor = &s.actors[usize::from(a)];
+    if a == cfg.native_actor() {
+        return !actor.attached;
+    }
+    match actor.top() {
+        None => true,
+        Some(frame) => {
+            frame_wait(frame).is_some()
+                || matches!(
+                    frame,
+                    Frame::Lookup {
+                        pc: LookupPc::Allocate,
+                        ..
+                    }
+                )
+        }
+    }
+}
+
+/// A collection can run now and would find a wrapper that is being deallocated but is still
+/// tracked (and would deallocate it a second time).
+fn gc_finds_corpse(cfg: &Config, s: &State) -> bool {
+    (0..s.actors.len() as ActorId).all(|a| at_safe_point(cfg, s, a))
+        && s.wrappers
+            .iter()
+            .any(|w| w.mem == Mem::Live && w.dying && w.tracked)
+}
+
+/// Applies `action`, which must be one of [`actions`]`(cfg, s)`, to `s`. Returns the next state
+/// and the word writes it made.
+pub fn apply(cfg: &Config, s: &State, action: Action) -> (State, Vec<WordEvent>) {
+    debug_assert!({
+        let mut acts = Vec::new();
+        actions(cfg, s, &mut acts);
+        acts.contains(&action)
+    });
+    let (me, s2) = match action {
+        Action::Step(a) | Action::AllocFails(a) | Action::Start(a, _) => (a, s.clone()),
+        Action::Gc | Action::Shutdown => (cfg.native_actor(), s.clone()),
+    };
+    let mut x = Exec {
+        cfg,
+        s: s2,
+        me,
+        events: Vec::new(),
+    };
+    match action {
+        Action::Step(_) => x.step(false),
+        Action::AllocFails(_) => x.step(true),
+        Action::Start(_, op) => x.start(op),
+        Action::Gc => x.violate(
+            "S1: a stop-the-world collection found a dying wrapper still tracked and \
+             deallocated it a second time (gh-135909)",
+        ),
+        Action::Shutdown => x.s.shutdown = true,
+    }
+    (x.s, x.events)
+}
+
+/// The executing thread's view of one step.
+pub(crate) struct Exec<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) s: State,
+    pub(crate) me: ActorId,
+    pub(crate) events: Vec<WordEvent>,
+}
+
+impl Exec<'_> {
+    fn step(&mut self, alloc_fails: bool) {
+        let frame = *self.s.actors[usize::from(self.me)]
+            .top()
+            .expect("an enabled step has a frame");
+        match frame {
+            Frame::Lookup { obj, pc } => self.lookup(obj, pc, alloc_fails),
+            Frame::Merge { w } => self.merge(w),
+            Frame::Dealloc { w, pc } => self.dealloc(w, pc),
+            Frame::DropNative { obj, pc } => self.drop_native(obj, pc),
+            Frame::Reclaim { obj, pc } => self.reclaim(obj, pc),
+            Frame::Move { from, to, pc } => self.move_handle(from, to, pc),
+            Frame::Detach { w, pc } => self.detach(w, pc),
+        }
+    }
+
+    fn start(&mut self, op: Op) {
+        let me = self.me;
+        match op {
+            Op::Lookup(obj) => {
+                self.actor().budget -= 1;
+                // The caller's +1: native code clones a reference it can reach.
+                self.strong_incr(obj);
+                let pc = if self.cfg.has(Bug::ProbeHeader) {
+                    LookupPc::Probe
+                } else if self.header(obj) {
+                    LookupPc::Load
+                } else {
+                    LookupPc::Allocate
+                };
+                self.push(Frame::Lookup { obj, pc });
+            }
+            Op::Drop(w) => {
+                let held = &mut self.actor().held;
+                let i = held.iter().position(|&h| h == w).expect("held");
+                held.remove(i);
+                self.decref(w);
+            }
+            Op::Move(from) => {
+                self.actor().budget -= 1;
+                let obj = self.s.wrappers[usize::from(from)].obj;
+                let to = self.new_wrapper(obj);
+                self.push(Frame::Move {
+                    from,
+                    to,
+                    pc: MovePc::Arm,
+                });
+            }
+            Op::Detach(w) => {
+                self.actor().budget -= 1;
+                self.push(Frame::Detach {
+                    w,
+                    pc: DetachPc::Cas,
+                });
+            }
+            Op::Weakref(w) => {
+                self.actor().budget -= 1;
+                let wr = self.wrapper(w);
+                wr.weakrefs = true;
+                wr.rc.enable_try_incref();
+            }
+            Op::DropRoot(obj) => {
+                self.s.objects[usize::from(obj)].rooted = false;
+                self.push(Frame::DropNative {
+                    obj,
+                    pc: DropPc::Strong,
+                });
+            }
+        }
+        debug_assert_eq!(me, self.me);
+    }
+
+    // ----- helpers shared by the operations -----
+
+    pub(crate) fn actor(&mut self) -> &mut crate::state::Actor {
+        &mut self.s.actors[usize::from(self.me)]
+    }
+
+    pub(crate) fn is_native(&self) -> bool {
+        self.me == self.cfg.native_actor()
+    }
+
+    pub(crate) fn push(&mut self, f: Frame) {
+        self.actor().stack.push(f);
+    }
+
+    pub(crate) fn pop(&mut self) {
+        self.actor().stack.pop();
+    }
+
+    /// Replaces the innermost frame.
+    pub(crate) fn set(&mut self, f: Frame) {
+        *self.actor().stack.last_mut().expect("a frame") = f;
+    }
+
+    pub(crate) fn violate(&mut self, msg: &'static str) {
+        if self.s.violation.is_none() {
+            self.s.violation = Some(msg);
+        }
+    }
+
+    pub(crate) fn header(&self, obj: ObjId) -> bool {
+        self.cfg.objects[usize::from(obj)].header
+    }
+
+    pub(crate) fn wrapper(&mut self, w: WrapId) -> &mut Wrapper {
+        &mut self.s.wrappers[usize::from(w)]
+    }
+
+    /// Reads a binding word (one load, or the read half of a compare-exchange).
+    pub(crate) fn word(&mut self, obj: ObjId) -> Word {
+        let o = &self.s.objects[usize::from(obj)];
+        if o.freed {
+            self.violate("S1: binding word accessed after its allocation was freed");
+        }
+        if !self.header(obj) {
+            self.violate("S1: binding word accessed in an object that has none");
+        }
+        self.s.objects[usize::from(obj)].word
+    }
+
+    /// Writes a binding word (a store, or the write half of a successful compare-exchange).
+    pub(crate) fn write(&mut self, obj: ObjId, to: Word, label: &'static str) {
+        let from = self.word(obj);
+        self.events.push(WordEvent {
+            from,
+            to: Some(to),
+            label,
+        });
+        self.s.objects[usize::from(obj)].word = to;
+    }
+
+    /// A compare-exchange: writes `to` if the word is `expected`, else returns what it saw.
+    pub(crate) fn cas(
+        &mut self,
+        obj: ObjId,
+        expected: Word,
+        to: Word,
+        label: &'static str,
+    ) -> Result<(), Word> {
+        let seen = self.word(obj);
+        if seen == expected {
+            self.write(obj, to, label);
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    }
+
+    /// Frees a native allocation.
+    pub(crate) fn free_alloc(&mut self, obj: ObjId, label: &'static str) {
+        let o = &self.s.objects[usize::from(obj)];
+        if o.freed {
+            self.violate("S1: native allocation freed twice");
+            return;
+        }
+        let from = o.word;
+        self.events.push(WordEvent {
+            from,
+            to: None,
+            label,
+        });
+        self.s.objects[usize::from(obj)].freed = true;
+    }
+
+    /// `strong.fetch_add(1)` by someone who holds a reference.
+    pub(crate) fn strong_incr(&mut self, obj: ObjId) {
+        if self.s.objects[usize::from(obj)].freed {
+            self.violate("S1: strong increment on a freed allocation");
+            return;
+        }
+        self.s.objects[usize::from(obj)].strong += 1;
+    }
+
+    /// Allocates a new frontend object standing for `obj`, owned by this thread, without handle.
+    pub(crate) fn new_wrapper(&mut self, obj: ObjId) -> WrapId {
+        let w = self.s.wrappers.len() as WrapId;
+        self.s.wrappers.push(Wrapper {
+            obj,
+            mem: Mem::Live,
+            rc: RefCount::fresh(self.me),
+            tracked: true,
+            handle: false,
+            weakrefs: false,
+            dying: false,
+            claimed: false,
+        });
+        w
+    }
+
+    /// `Py_DECREF(w)` by this thread; starts the merge or the dealloc when it must.
+    pub(crate) fn decref(&mut self, w: WrapId) {
+        if self.s.wrappers[usize::from(w)].mem != Mem::Live {
+            self.violate("S1: reference count of a dead wrapper decremented");
+            return;
+        }
+        let me = self.me;
+        match self.wrapper(w).rc.decref(me) {
+            Decref::Alive => {}
+            Decref::MergePending => self.push(Frame::Merge { w }),
+            Decref::Dealloc => self.start_dealloc(w),
+            Decref::Underflow => {
+                self.violate("model: a thread dropped a reference it never counted")
+            }
+        }
+    }
+
+    /// The count reached zero for good: the dealloc starts on this thread.
+    pub(crate) fn start_dealloc(&mut self, w: WrapId) {
+        self.wrapper(w).dying = true;
+        let pc = if self.cfg.has(Bug::BackoffBeforeUntrack) {
+            DeallocPc::Transition
+        } else {
+            DeallocPc::Untrack
+        };
+        self.push(Frame::Dealloc { w, pc });
+    }
+}

@@ -1,0 +1,109 @@
+//! Exhaustive checks of the design as built: every reachable state of each scenario satisfies
+//! S1–S6 and L1, reaches the witnesses it must, and (for the walked scenarios) the reachable
+//! graph has no cycle, so every lookup returns.
+
+use std::time::Instant;
+
+use spec::check::{exhaustive, trace};
+use spec::explore::explore;
+use spec::scenarios::{self, Scenario};
+
+fn check(sc: Scenario) {
+    let report = exhaustive(sc.cfg.clone(), 2);
+    println!("[spec] {}: {}", sc.name, report.summary());
+    for (name, path) in &report.failures {
+        println!("counterexample to {name}:\n{}", trace(&sc.cfg, path));
+    }
+    assert!(
+        report.failures.is_empty(),
+        "{}: invariants broken: {:?}",
+        sc.name,
+        report.failures.iter().map(|f| f.0).collect::<Vec<_>>()
+    );
+    for w in sc.witness_names() {
+        assert!(
+            !report.missing_witnesses.contains(&w),
+            "{}: never reached \"{w}\": the model cannot exercise that path",
+            sc.name
+        );
+    }
+    assert!(report.unique_states > 1000 || sc.cfg.objects.iter().all(|o| !o.header));
+}
+
+fn acyclic(sc: Scenario) {
+    let start = Instant::now();
+    let walk = explore(&sc.cfg);
+    println!(
+        "[spec] {} (graph walk): {} states, {} edges, {} terminal, {:.2?}",
+        sc.name,
+        walk.states,
+        walk.edges,
+        walk.terminal,
+        start.elapsed()
+    );
+    assert!(
+        walk.cycle.is_none(),
+        "{}: livelock, a cycle of steps: {:?}",
+        sc.name,
+        walk.cycle
+    );
+    assert!(walk.terminal > 0);
+}
+
+#[test]
+fn one_object_three_threads() {
+    check(scenarios::three_threads());
+}
+
+#[test]
+fn one_object_three_threads_all_options() {
+    check(scenarios::three_threads_all_options());
+}
+
+#[test]
+fn one_object_two_threads_all_options() {
+    check(scenarios::two_threads_all_options());
+}
+
+#[test]
+fn outer_inner() {
+    check(scenarios::outer_inner());
+}
+
+#[test]
+fn outer_inner_all_options() {
+    check(scenarios::outer_inner_all_options());
+}
+
+#[test]
+fn finalizer_type() {
+    check(scenarios::finalizer());
+}
+
+#[test]
+fn object_without_header() {
+    check(scenarios::legacy());
+}
+
+#[test]
+fn no_livelock_three_threads() {
+    acyclic(scenarios::three_threads());
+}
+
+#[test]
+fn no_livelock_all_options() {
+    acyclic(scenarios::two_threads_all_options());
+    acyclic(scenarios::three_threads_all_options());
+}
+
+#[test]
+fn no_livelock_outer_inner() {
+    acyclic(scenarios::outer_inner_all_options());
+}
+
+/// Tens of millions of states and several GiB: `cargo test --release -p spec -- --ignored`.
+#[test]
+#[ignore]
+fn deep_outer_inner_three_threads() {
+    check(scenarios::deep());
+}
