@@ -229,6 +229,8 @@ fn failed_weak_upgrade_leaves_the_counts_alone() {
 
 #[test]
 #[should_panic(expected = "InTransit baton dropped without settle")]
+// The scenario abandons a half-torn-down wrapper on purpose, which miri reports as a leak.
+#[cfg_attr(miri, ignore)]
 fn an_unsettled_baton_is_a_loud_bug() {
     let rt = runtime();
     let obj = rt.object(1, None).erase();
