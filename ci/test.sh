@@ -19,4 +19,5 @@ run_suite ci/shuttle.sh
 run_suite ci/miri.sh
 run_suite ci/tsan.sh
 run_suite ci/spec.sh
+run_suite ci/fuzz.sh
 summary

@@ -13,15 +13,23 @@
 //! * [`config`]: bounds, options and the historical bugs the model can re-introduce.
 //! * [`model`], [`check`], [`scenarios`]: the stateright model, the runs, the named bounds.
 //! * [`explore`], [`diagram`]: an edge-recording walk (livelock check, state diagram).
+//! * [`sequential`]: the sequential semantics (one operation at a time, run to completion) and
+//!   the shared operation vocabulary of the conformance check.
+//! * `conformance` (feature `conformance`, the only part that depends on `binding-core`): the
+//!   driver that runs one operation sequence through the kernel and through [`sequential`] and
+//!   reports the first divergence.
 
 pub mod check;
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod diagram;
 pub mod explore;
 pub mod model;
 pub mod properties;
 pub mod refcount;
 pub mod scenarios;
+pub mod sequential;
 pub mod state;
 pub mod steps;
 pub mod word;
