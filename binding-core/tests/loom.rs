@@ -138,96 +138,29 @@ macro_rules! flaw {
     };
 }
 
-#[test]
-fn teeth_unlock_relaxed() {
+macro_rules! teeth {
+    ($($test:ident: $flaw:ident in $scenario:ident at $bound:literal finds $($needle:literal)|+;)*) => {$(
+        #[test]
+        fn $test() {
+            let msg = must_fail(Flaw::$flaw, $bound, common::$scenario::<{ flaw!($flaw) }>);
+            assert!([$($needle),+].iter().any(|n| msg.contains(n)), "{msg}");
+        }
+    )*};
+}
+
+teeth! {
     // A revival published with Relaxed: the next locker reads the re-initialised wrapper without
-    // a happens-before edge: either a data race on its memory or a stale (empty) handle slot.
-    // Only a weak-memory checker can see this.
-    let msg = must_fail(
-        Flaw::UnlockRelaxed,
-        2,
-        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }>,
-    );
-    assert!(
-        msg.contains("Causality violation") || msg.contains("S3 violated"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn teeth_revive_without_rearm() {
-    let msg = must_fail(
-        Flaw::ReviveWithoutRearm,
-        2,
-        common::revive_then_hit_elsewhere::<{ flaw!(ReviveWithoutRearm) }>,
-    );
-    // The lookup waits forever on a wrapper it can never try-incref: the model's spin bound or
-    // loom's deadlock detection (fair waiting) reports it.
-    assert!(
-        msg.contains("L1 violated") || msg.contains("deadlock"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn teeth_drop_before_transit() {
-    let msg = must_fail(
-        Flaw::DropBeforeTransit,
-        2,
-        common::dealloc_reclaim::<{ flaw!(DropBeforeTransit) }>,
-    );
-    assert!(msg.contains("S3 violated"), "{msg}");
-}
-
-#[test]
-fn teeth_reclaim_frees_in_transit() {
-    let msg = must_fail(
-        Flaw::ReclaimFreesInTransit,
-        2,
-        common::dealloc_reclaim::<{ flaw!(ReclaimFreesInTransit) }>,
-    );
-    assert!(
-        msg.contains("S1 violated") || msg.contains("S2 violated"),
-        "{msg}"
-    );
-}
-
-#[test]
-fn teeth_hit_without_try_incref() {
-    let msg = must_fail(
-        Flaw::HitWithoutTryIncref,
-        2,
-        common::lookup_dealloc::<{ flaw!(HitWithoutTryIncref) }>,
-    );
-    assert!(msg.contains("S1 violated"), "{msg}");
-}
-
-#[test]
-fn teeth_move_clears_handle_first() {
-    let msg = must_fail(
-        Flaw::MoveClearsHandleFirst,
-        3,
-        common::lookup_move::<{ flaw!(MoveClearsHandleFirst) }>,
-    );
-    assert!(msg.contains("S3 violated"), "{msg}");
-}
-
-#[test]
-fn teeth_fresh_blind_store() {
-    let msg = must_fail(
-        Flaw::FreshBlindStore,
-        2,
-        common::lookup_lookup::<{ flaw!(FreshBlindStore) }>,
-    );
-    assert!(msg.contains("S4 violated"), "{msg}");
-}
-
-#[test]
-fn teeth_backoff_before_untrack() {
-    let msg = must_fail(
-        Flaw::BackoffBeforeUntrack,
-        3,
-        common::lookup_dealloc::<{ flaw!(BackoffBeforeUntrack) }>,
-    );
-    assert!(msg.contains("gh-135909"), "{msg}");
+    // a happens-before edge (a data race, or its handle slot still empty). Only a weak-memory
+    // checker can see this.
+    teeth_unlock_relaxed: UnlockRelaxed in two_lookups_one_dealloc at 2
+        finds "Causality violation" | "S3 violated";
+    teeth_revive_without_rearm: ReviveWithoutRearm in revive_then_hit_elsewhere at 2
+        finds "L1 violated" | "deadlock";
+    teeth_drop_before_transit: DropBeforeTransit in dealloc_reclaim at 2 finds "S3 violated";
+    teeth_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim at 2
+        finds "S1 violated" | "S2 violated";
+    teeth_hit_without_try_incref: HitWithoutTryIncref in lookup_dealloc at 2 finds "S1 violated";
+    teeth_move_clears_handle_first: MoveClearsHandleFirst in lookup_move at 3 finds "S3 violated";
+    teeth_fresh_blind_store: FreshBlindStore in lookup_lookup at 2 finds "S4 violated";
+    teeth_backoff_before_untrack: BackoffBeforeUntrack in lookup_dealloc at 3 finds "gh-135909";
 }
