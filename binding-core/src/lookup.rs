@@ -48,6 +48,7 @@ pub enum Found {
 }
 
 /// The release ordering for unlock / publish stores (a broken variant weakens it).
+#[cfg_attr(not(feature = "teeth"), allow(clippy::extra_unused_type_parameters))]
 pub(crate) fn publish_order<F: Frontend>() -> Ordering {
     if flawed!(F, UnlockRelaxed) {
         Ordering::Relaxed
@@ -103,12 +104,14 @@ impl<F: Frontend> ObjectRef<F> {
                     }
                     // SAFETY: we hold the lock, so `w` can be neither freed nor re-initialised.
                     let hit = unsafe { frontend.try_incref(w) };
-                    word.store(seen, publish_order::<F>());
+                    let before_unlock = word.write_epoch();
+                    word.store(seen, publish_order::<F>(), false);
                     if hit {
                         return Ok((w, Found::Hit));
                     }
-                    // `w` is dying: its dealloc will move the word on. Wait for it.
-                    word.wait_for_change(seen, &mut backoff);
+                    // `w` is dying: its dealloc will move the word on, but `w` may also come back
+                    // at this very address (revived elsewhere). Wait, boundedly, then retry.
+                    word.wait_after_miss(seen, before_unlock, &mut backoff);
                 }
                 State::InTransit(_) => word.wait_for_change(seen, &mut backoff),
                 State::Inactive(w) => {
@@ -127,7 +130,7 @@ impl<F: Frontend> ObjectRef<F> {
                     }
                     // Release (unlock + publish in one store): the revival happens before any
                     // other thread's lock of this word.
-                    word.store(Raw::encode(State::Active(w)), publish_order::<F>());
+                    word.store(Raw::encode(State::Active(w)), publish_order::<F>(), true);
                     return Ok((w, Found::Revived));
                 }
                 State::Detached => {
@@ -138,7 +141,7 @@ impl<F: Frontend> ObjectRef<F> {
                     unsafe { frontend.enable_try_incref(w) };
                     let active = Raw::encode(State::Active(w));
                     let published = if flawed!(F, FreshBlindStore) {
-                        word.store(active, Ordering::Release);
+                        word.store(active, Ordering::Release, true);
                         Ok(())
                     } else {
                         // AcqRel: publish `w`'s initialisation; Relaxed on failure because the

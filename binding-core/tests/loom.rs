@@ -79,6 +79,7 @@ flow_tests!(
     revive_vs_reclaim,
     three_first_lookups,
     revive_then_hit_elsewhere,
+    missed_lookup_sees_revival,
 );
 
 /// Dealloc on one thread, the last native reference on another: loom must reach both settle
@@ -114,7 +115,7 @@ fn matrix_is_complete() {
     // 15 distinct pairs of the six actors plus lookup × lookup.
     let cells: Vec<Scenario> = common::cells::<0>();
     assert_eq!(cells.len(), 16);
-    assert_eq!(common::flows::<0>().len(), 5);
+    assert_eq!(common::flows::<0>().len(), 6);
 }
 
 // ---------------------------------------------------------------- teeth

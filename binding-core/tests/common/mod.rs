@@ -418,6 +418,26 @@ pub fn revive_then_hit_elsewhere<const F: u8>() {
     finish(rt);
 }
 
+/// A lookup misses on a dying wrapper; the wrapper is cached and revived at the same address by
+/// another thread, which keeps it alive while it waits for the lookup. The word reads Active(W)
+/// again (A-B-A): the lookup must retry and hit, not wait for a change that never comes (L1;
+/// found by binding-py's model).
+pub fn missed_lookup_sees_revival<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = object(&rt);
+    let w = rt.lookup(obj.clone());
+    let addr = w.addr();
+    let dying = thread::spawn(move || drop(w));
+    let (rt2, o2) = (rt.clone(), obj.clone());
+    let looker = thread::spawn(move || rt2.lookup(o2).addr());
+    dying.join().unwrap();
+    let revived = rt.lookup(obj.clone());
+    assert_eq!(revived.addr(), addr, "S5 violated");
+    assert_eq!(looker.join().unwrap(), addr, "S4 violated");
+    drop((revived, obj));
+    finish(rt);
+}
+
 /// Three first lookups of a fresh object converge on one wrapper.
 pub fn three_first_lookups<const F: u8>() {
     let rt = runtime::<F>();
@@ -503,6 +523,10 @@ pub fn flows<const F: u8>() -> Vec<Scenario> {
         ("revive_vs_reclaim", revive_vs_reclaim::<F>),
         ("three_first_lookups", three_first_lookups::<F>),
         ("revive_then_hit_elsewhere", revive_then_hit_elsewhere::<F>),
+        (
+            "missed_lookup_sees_revival",
+            missed_lookup_sees_revival::<F>,
+        ),
         ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F>),
     ]
 }
