@@ -12,7 +12,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 section "rust: unit, sequential, proptest, std-thread stress"
-cargo test --workspace --quiet
+# spec runs in release in ci/spec.sh (its exhaustive checks take minutes in debug).
+cargo test --workspace --exclude spec --quiet
 
 run_suite ci/loom.sh
 run_suite ci/shuttle.sh
@@ -20,4 +21,5 @@ run_suite ci/miri.sh
 run_suite ci/tsan.sh
 run_suite ci/spec.sh
 run_suite ci/fuzz.sh
+run_suite ci/python-tests.sh
 summary

@@ -1,0 +1,26 @@
+//! The CPython adapter of tether: tied wrappers for CPython 3.11–3.14, GIL and free-threaded.
+//!
+//! * [`runtime`]: the C-API calls the adapter makes, behind a trait;
+//! * [`adapter`]: the interpreter as a kernel frontend and the whole wrapper lifecycle, generic
+//!   over the runtime;
+//! * `py` (feature `python`): the real runtime and the extension module `tether._core`;
+//! * [`model`] (feature `model`): a model of free-threaded CPython's reference counting, so the
+//!   adapter's dealloc / free / lookup / reclaim paths run under loom and shuttle.
+//!
+//! `docs/python.md` describes the Python API and what it guarantees.
+
+#[cfg(all(feature = "python", any(loom, feature = "shuttle")))]
+compile_error!("the extension module is built without loom or shuttle");
+
+pub mod adapter;
+pub mod runtime;
+pub mod state;
+
+#[cfg(feature = "model")]
+pub mod model;
+
+#[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
+mod py;
+
+#[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
+pub use py::{CApi, CPYTHON, CPython};

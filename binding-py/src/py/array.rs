@@ -1,0 +1,253 @@
+//! `tether.Array`: an immutable native sequence whose elements keep their identity.
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use super::capi::{CApi, CPYTHON};
+use super::native::{Kind, Native, Raised, Value, raise, with_native};
+use super::types::{self, ARRAY};
+use crate::adapter::PyRef;
+
+/// `Array(iterable=())`.
+unsafe extern "C" fn array_new(
+    ty: *mut ffi::PyTypeObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached (tp_new); `args` is a tuple, `kwds` a dict or null.
+    unsafe {
+        if !kwds.is_null() && ffi::PyDict_Size(kwds) != 0 {
+            raise(ffi::PyExc_TypeError, "Array() takes no keyword arguments");
+            return ptr::null_mut();
+        }
+        let n = ffi::PyTuple_Size(args);
+        if n > 1 {
+            raise(
+                ffi::PyExc_TypeError,
+                &format!("Array() takes at most 1 argument ({n} given)"),
+            );
+            return ptr::null_mut();
+        }
+        let values = if n == 0 {
+            Vec::new()
+        } else {
+            match collect(ffi::PyTuple_GetItem(args, 0)) {
+                Ok(v) => v,
+                Err(Raised) => return ptr::null_mut(),
+            }
+        };
+        let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
+        let handle = Native::new_object(class, Kind::Array(values.into_boxed_slice()));
+        match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
+            Ok(o) => o.as_ptr(),
+            Err(_) => ptr::null_mut(),
+        }
+    }
+}
+
+/// The native values of an iterable's items.
+///
+/// # Safety
+///
+/// `iterable` is live; attached.
+unsafe fn collect(iterable: *mut ffi::PyObject) -> Result<Vec<Value>, Raised> {
+    // SAFETY: attached; every item is a new reference we release after converting it.
+    unsafe {
+        let it = ffi::PyObject_GetIter(iterable);
+        if it.is_null() {
+            return Err(Raised);
+        }
+        let mut out = Vec::new();
+        loop {
+            let item = ffi::PyIter_Next(it);
+            if item.is_null() {
+                break;
+            }
+            let v = Value::from_py(item);
+            ffi::Py_DECREF(item);
+            match v {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    ffi::Py_DECREF(it);
+                    return Err(e);
+                }
+            }
+        }
+        ffi::Py_DECREF(it);
+        if !ffi::PyErr_Occurred().is_null() {
+            return Err(Raised);
+        }
+        Ok(out)
+    }
+}
+
+fn len_of(o: *mut ffi::PyObject) -> Result<usize, Raised> {
+    // SAFETY: `o` is a live Array (slot of the Array type); attached.
+    unsafe {
+        with_native(o, |_, n| match &n.kind {
+            Kind::Array(v) => v.len(),
+            _ => 0,
+        })
+    }
+}
+
+unsafe extern "C" fn array_len(o: *mut ffi::PyObject) -> ffi::Py_ssize_t {
+    match len_of(o) {
+        Ok(n) => n as ffi::Py_ssize_t,
+        Err(Raised) => -1,
+    }
+}
+
+/// Element `i` (already non-negative for in-range negative indices, as `PySequence_GetItem`
+/// adjusts them), or `IndexError`.
+fn item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    // SAFETY: `o` is a live Array; attached.
+    let v = unsafe {
+        with_native(o, |_, n| match &n.kind {
+            Kind::Array(v) => usize::try_from(i)
+                .ok()
+                .and_then(|i| v.get(i))
+                .map(|v| v.clone_value()),
+            _ => None,
+        })
+    };
+    match v {
+        // SAFETY: attached.
+        Ok(Some(v)) => unsafe { v.into_py() }.unwrap_or(ptr::null_mut()),
+        Ok(None) => {
+            // SAFETY: reading an exception type object.
+            raise(unsafe { ffi::PyExc_IndexError }, "Array index out of range");
+            ptr::null_mut()
+        }
+        Err(Raised) => ptr::null_mut(),
+    }
+}
+
+unsafe extern "C" fn array_item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    item(o, i)
+}
+
+/// `arr[i]` (negative indices count from the end) and `arr[a:b:c]` (a new Array).
+unsafe extern "C" fn array_subscript(
+    o: *mut ffi::PyObject,
+    key: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let n = match len_of(o) {
+        Ok(n) => n as ffi::Py_ssize_t,
+        Err(Raised) => return ptr::null_mut(),
+    };
+    // SAFETY: attached; `key` is live.
+    unsafe {
+        if ffi::PySlice_Check(key) != 0 {
+            let (mut start, mut stop, mut step) = (0, 0, 0);
+            if ffi::PySlice_Unpack(key, &mut start, &mut stop, &mut step) < 0 {
+                return ptr::null_mut();
+            }
+            let len = ffi::PySlice_AdjustIndices(n, &mut start, &mut stop, step);
+            let picked = with_native(o, |_, nat| match &nat.kind {
+                Kind::Array(v) => (0..len)
+                    .map(|k| v[(start + k * step) as usize].clone_value())
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            });
+            let Ok(picked) = picked else {
+                return ptr::null_mut();
+            };
+            let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ffi::Py_TYPE(o).cast()));
+            let handle = Native::new_object(class, Kind::Array(picked.into_boxed_slice()));
+            return match CPYTHON.construct(NonNull::new_unchecked(ffi::Py_TYPE(o)), handle) {
+                Ok(o) => o.as_ptr(),
+                Err(_) => ptr::null_mut(),
+            };
+        }
+        if ffi::PyIndex_Check(key) == 0 {
+            raise(
+                ffi::PyExc_TypeError,
+                &format!(
+                    "Array indices must be integers or slices, not {}",
+                    super::native::type_name(key)
+                ),
+            );
+            return ptr::null_mut();
+        }
+        let mut i = ffi::PyNumber_AsSsize_t(key, ffi::PyExc_IndexError);
+        if i == -1 && !ffi::PyErr_Occurred().is_null() {
+            return ptr::null_mut();
+        }
+        if i < 0 {
+            i += n;
+        }
+        if i < 0 {
+            raise(ffi::PyExc_IndexError, "Array index out of range");
+            return ptr::null_mut();
+        }
+        item(o, i)
+    }
+}
+
+/// `Array.__reduce__`: `(Array, (list(self),))`.
+unsafe extern "C" fn array_reduce(
+    o: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached; `o` is a live Array.
+    unsafe {
+        let list = ffi::PySequence_List(o);
+        if list.is_null() {
+            return ptr::null_mut();
+        }
+        let args = ffi::PyTuple_Pack(1, list);
+        ffi::Py_DECREF(list);
+        if args.is_null() {
+            return ptr::null_mut();
+        }
+        let out = ffi::PyTuple_Pack(2, ffi::Py_TYPE(o).cast::<ffi::PyObject>(), args);
+        ffi::Py_DECREF(args);
+        out
+    }
+}
+
+/// Creates `tether.Array`.
+pub fn make_array(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    let methods = types::leak([
+        ffi::PyMethodDef {
+            ml_name: c"_move".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: types::tether_move,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: c"_move() -> a new wrapper that takes over the native reference".as_ptr(),
+        },
+        ffi::PyMethodDef {
+            ml_name: c"__reduce__".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: array_reduce,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: ptr::null(),
+        },
+        ffi::PyMethodDef::zeroed(),
+    ]);
+    let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
+    let slots = vec![
+        slot(ffi::Py_tp_new, array_new as *mut c_void),
+        slot(ffi::Py_sq_length, array_len as *mut c_void),
+        slot(ffi::Py_mp_length, array_len as *mut c_void),
+        slot(ffi::Py_sq_item, array_item as *mut c_void),
+        slot(ffi::Py_mp_subscript, array_subscript as *mut c_void),
+        slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
+        slot(
+            ffi::Py_tp_doc,
+            c"Array(iterable=()) -> an immutable native sequence; arr[i] is arr[i]".as_ptr()
+                as *mut c_void,
+        ),
+    ];
+    // SAFETY: attached; the slots fit the wrapper layout.
+    let ty = unsafe { types::make_type(c"tether.Array", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots) }
+        .map_err(|_| PyErr::fetch(py))?;
+    ARRAY.set(ty);
+    Ok(ty)
+}

@@ -1,0 +1,230 @@
+//! The real runtime: CPython's C-API.
+
+use core::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use pyo3::ffi;
+
+use crate::adapter::{Interp, WrapperObj};
+use crate::runtime::Runtime;
+use crate::state::AdapterState;
+
+#[cfg(all(Py_GIL_DISABLED, not(Py_3_14)))]
+compile_error!("free-threaded CPython is supported from 3.14 (PyUnstable_TryIncRef)");
+
+/// A thread state detached by `PyEval_SaveThread`, to be restored on the same thread.
+#[derive(Debug)]
+pub struct SavedThread(*mut ffi::PyThreadState);
+
+/// CPython through its C-API (a zero-sized handle: the interpreter is process-global).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CApi;
+
+/// CPython as a kernel frontend.
+pub type CPython = Interp<CApi>;
+
+/// The frontend every native object of the extension module is bound to.
+pub const CPYTHON: CPython = Interp(CApi);
+
+/// The adapter's state for the (single) interpreter this module is loaded into.
+static STATE: AdapterState = AdapterState::new();
+
+// SAFETY: every method is the C-API call its documentation names, with the same contract.
+// `try_incref` is `PyUnstable_TryIncRef` on free-threaded builds (refuses a zero count; may
+// fail spuriously only on an object not armed by `PyUnstable_EnableTryIncRef`), and "refcount
+// > 0 then incref" with a GIL (what `PyUnstable_TryIncRef` does there), every caller holding it.
+unsafe impl Runtime for CApi {
+    type Object = ffi::PyObject;
+    type Type = ffi::PyTypeObject;
+    type Saved = SavedThread;
+    type Gil = ffi::PyGILState_STATE;
+
+    #[inline]
+    fn has_gil(&self) -> bool {
+        cfg!(not(Py_GIL_DISABLED))
+    }
+
+    #[inline]
+    fn state(&self) -> &AdapterState {
+        &STATE
+    }
+
+    #[inline]
+    unsafe fn incref(&self, o: NonNull<ffi::PyObject>) {
+        // SAFETY: `o` is live and referenced (caller).
+        unsafe { ffi::Py_INCREF(o.as_ptr()) }
+    }
+
+    #[inline]
+    unsafe fn decref(&self, o: NonNull<ffi::PyObject>) {
+        // SAFETY: the caller owns the reference and is attached.
+        unsafe { ffi::Py_DECREF(o.as_ptr()) }
+    }
+
+    #[inline]
+    unsafe fn try_incref(&self, o: NonNull<ffi::PyObject>) -> bool {
+        #[cfg(Py_GIL_DISABLED)]
+        // SAFETY: `o`'s memory is live (the binding word is locked).
+        unsafe {
+            ffi::PyUnstable_TryIncRef(o.as_ptr()) != 0
+        }
+        #[cfg(not(Py_GIL_DISABLED))]
+        // SAFETY: as above. With a GIL this is what `PyUnstable_TryIncRef` does (3.14), inlined:
+        // the caller holds the GIL, so the count cannot change between the check and the
+        // increment.
+        unsafe {
+            if ffi::Py_REFCNT(o.as_ptr()) > 0 {
+                ffi::Py_INCREF(o.as_ptr());
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    #[inline]
+    unsafe fn enable_try_incref(&self, o: NonNull<ffi::PyObject>) {
+        #[cfg(Py_GIL_DISABLED)]
+        // SAFETY: `o` is live and owned by the caller.
+        unsafe {
+            ffi::PyUnstable_EnableTryIncRef(o.as_ptr())
+        }
+        // With a GIL, `PyUnstable_EnableTryIncRef` does nothing (and does not exist before 3.14).
+        #[cfg(not(Py_GIL_DISABLED))]
+        let _ = o;
+    }
+
+    #[inline]
+    unsafe fn track(&self, o: NonNull<ffi::PyObject>) {
+        // SAFETY: `o` is untracked and ours.
+        unsafe { ffi::PyObject_GC_Track(o.as_ptr().cast()) }
+    }
+
+    #[inline]
+    unsafe fn untrack(&self, o: NonNull<ffi::PyObject>) {
+        // SAFETY: `o` is live or dying on this thread.
+        unsafe { ffi::PyObject_GC_UnTrack(o.as_ptr().cast()) }
+    }
+
+    #[inline]
+    unsafe fn type_of(&self, o: NonNull<ffi::PyObject>) -> NonNull<ffi::PyTypeObject> {
+        // SAFETY: `o`'s memory is valid (caller); every object has a type.
+        unsafe { NonNull::new_unchecked(ffi::Py_TYPE(o.as_ptr())) }
+    }
+
+    unsafe fn alloc(&self, ty: NonNull<ffi::PyTypeObject>) -> Option<NonNull<ffi::PyObject>> {
+        // SAFETY: `ty` is a live wrapper type, whose tp_alloc is `types::tether_alloc`
+        // (initialises the wrapper fields); we are attached.
+        unsafe {
+            let alloc = (*ty.as_ptr()).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+            NonNull::new(alloc(ty.as_ptr(), 0))
+        }
+    }
+
+    unsafe fn reinit(&self, o: NonNull<ffi::PyObject>, ty: NonNull<ffi::PyTypeObject>) {
+        // SAFETY: `o` is a dead block of type `ty` owned by the caller. PyObject_Init sets the
+        // type and a fresh reference count (on free-threaded builds: owned by this thread, shared
+        // count and flags cleared) and takes a reference to the heap type; the block already owns
+        // one, so give the new one back. That decref cannot free the type (the block's own
+        // reference remains), so it runs no code.
+        unsafe {
+            ffi::PyObject_Init(o.as_ptr(), ty.as_ptr());
+            ffi::Py_DECREF(ty.as_ptr().cast());
+        }
+    }
+
+    #[inline]
+    unsafe fn free(&self, o: NonNull<ffi::PyObject>) {
+        // SAFETY: `o` is dead, untracked and ours; we are attached; its type is still alive
+        // (PyObject_GC_Del reads it to find the pre-header).
+        unsafe { ffi::PyObject_GC_Del(o.as_ptr().cast()) }
+    }
+
+    #[inline]
+    unsafe fn incref_type(&self, ty: NonNull<ffi::PyTypeObject>) {
+        // SAFETY: `ty` is live (caller).
+        unsafe { ffi::Py_INCREF(ty.as_ptr().cast()) }
+    }
+
+    #[inline]
+    unsafe fn decref_type(&self, ty: NonNull<ffi::PyTypeObject>) {
+        // SAFETY: the caller gives up a reference it owns and is attached.
+        unsafe { ffi::Py_DECREF(ty.as_ptr().cast()) }
+    }
+
+    #[inline]
+    unsafe fn has_finalizer(&self, ty: NonNull<ffi::PyTypeObject>) -> bool {
+        // SAFETY: `ty` is live (caller).
+        let t = unsafe { ty.as_ref() };
+        t.tp_finalize.is_some() || t.tp_del.is_some()
+    }
+
+    unsafe fn call_finalizer(&self, o: NonNull<ffi::PyObject>) -> bool {
+        // SAFETY: `o`'s count reached zero and its dealloc runs on this thread.
+        unsafe { ffi::PyObject_CallFinalizerFromDealloc(o.as_ptr()) < 0 }
+    }
+
+    #[inline]
+    unsafe fn has_weakrefs(&self, o: NonNull<ffi::PyObject>) -> bool {
+        // SAFETY: `o` is a wrapper (its weak reference list sits at `weaklist`, which is what
+        // `tp_weaklistoffset` names) and is dying on this thread.
+        let list = unsafe { &raw mut (*o.cast::<WrapperObj<CApi>>().as_ptr()).weaklist };
+        // Acquire: on free-threaded builds another thread may be unlinking a dying weak
+        // reference from the list (under CPython's weakref lock); we only need to see whether
+        // any is left, and an atomic load keeps that read race-free.
+        // SAFETY: the field is pointer-sized, aligned, and only accessed atomically by others.
+        !unsafe { AtomicPtr::from_ptr(list) }
+            .load(Ordering::Acquire)
+            .is_null()
+    }
+
+    unsafe fn clear_weakrefs(&self, o: NonNull<ffi::PyObject>) {
+        // SAFETY: `o` is dying on this thread.
+        unsafe { ffi::PyObject_ClearWeakRefs(o.as_ptr()) }
+    }
+
+    #[inline]
+    fn is_attached(&self) -> bool {
+        // Not `PyGILState_Check`: on 3.11 it answers 1 once the runtime is finalised (its TSS key
+        // is gone), and a foreign thread dropping a native reference while the process exits
+        // would then decref without an interpreter.
+        #[cfg(Py_3_12)]
+        // SAFETY: callable from any thread; the current thread state is thread-local from 3.12.
+        unsafe {
+            !ffi::compat::PyThreadState_GetUnchecked().is_null()
+        }
+        #[cfg(not(Py_3_12))]
+        // SAFETY: callable from any thread. On 3.11 the current thread state is the GIL holder's
+        // (process-wide): this thread is attached when that is this thread's own state. Both are
+        // null once the runtime is finalised.
+        unsafe {
+            let current = ffi::compat::PyThreadState_GetUnchecked();
+            !current.is_null() && current == ffi::PyGILState_GetThisThreadState()
+        }
+    }
+
+    fn save_thread(&self) -> SavedThread {
+        // SAFETY: only called when `is_attached()` (see `Interp::backoff`).
+        SavedThread(unsafe { ffi::PyEval_SaveThread() })
+    }
+
+    fn restore_thread(&self, saved: SavedThread) {
+        // SAFETY: `saved` came from `save_thread` on this thread (it is not `Send`).
+        unsafe { ffi::PyEval_RestoreThread(saved.0) }
+    }
+
+    fn yield_thread(&self) {
+        std::thread::yield_now();
+    }
+
+    fn ensure(&self) -> ffi::PyGILState_STATE {
+        // SAFETY: never called once the at-exit flag is set (`Interp::attach`), so the
+        // interpreter is not finalising.
+        unsafe { ffi::PyGILState_Ensure() }
+    }
+
+    fn release(&self, gil: ffi::PyGILState_STATE) {
+        // SAFETY: pairs with the `ensure` that returned `gil`, on this thread.
+        unsafe { ffi::PyGILState_Release(gil) }
+    }
+}

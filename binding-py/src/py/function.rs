@@ -1,0 +1,243 @@
+//! `tether.Function`: a native function object that calls back into Python. Arguments and the
+//! result cross the native side (tied objects as native references), so
+//! `tether.function(lambda v: v)(x) is x`.
+
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use super::capi::{CApi, CPYTHON};
+use super::native::{Kind, Native, Raised, Value, raise, with_native};
+use super::types::{self, FUNCTION};
+use crate::adapter::PyRef;
+
+/// A new `Function` wrapping `callable` (borrowed).
+///
+/// # Safety
+///
+/// Attached; `callable` is live.
+pub unsafe fn new_function(
+    ty: *mut ffi::PyTypeObject,
+    callable: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached; `callable` and `ty` live.
+    unsafe {
+        if ffi::PyCallable_Check(callable) == 0 {
+            raise(
+                ffi::PyExc_TypeError,
+                &format!(
+                    "tether.function() expects a callable, not {}",
+                    super::native::type_name(callable)
+                ),
+            );
+            return ptr::null_mut();
+        }
+        let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
+        let target = PyRef::from_borrowed(CApi, NonNull::new_unchecked(callable));
+        let handle = Native::new_object(class, Kind::Function(target));
+        match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
+            Ok(o) => o.as_ptr(),
+            Err(_) => ptr::null_mut(),
+        }
+    }
+}
+
+/// `Function(callable)`.
+unsafe extern "C" fn function_new(
+    ty: *mut ffi::PyTypeObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached (tp_new); `args` is a tuple.
+    unsafe {
+        if (!kwds.is_null() && ffi::PyDict_Size(kwds) != 0) || ffi::PyTuple_Size(args) != 1 {
+            raise(
+                ffi::PyExc_TypeError,
+                "Function() takes exactly one argument (the callable)",
+            );
+            return ptr::null_mut();
+        }
+        new_function(ty, ffi::PyTuple_GetItem(args, 0))
+    }
+}
+
+/// Sends a borrowed Python object through the native side and back: the canonical wrapper for a
+/// tied object, the object itself otherwise.
+///
+/// # Safety
+///
+/// Attached; `o` is live.
+pub unsafe fn round_trip(o: *mut ffi::PyObject) -> Result<*mut ffi::PyObject, Raised> {
+    // SAFETY: caller.
+    unsafe { Value::from_py(o)?.into_py() }
+}
+
+/// Round-trips every element of a tuple into a new tuple.
+///
+/// # Safety
+///
+/// Attached; `t` is a tuple.
+unsafe fn round_trip_tuple(t: *mut ffi::PyObject) -> Result<*mut ffi::PyObject, Raised> {
+    // SAFETY: attached; PyTuple_SetItem steals the new references.
+    unsafe {
+        let n = ffi::PyTuple_Size(t);
+        let out = ffi::PyTuple_New(n);
+        if out.is_null() {
+            return Err(Raised);
+        }
+        for i in 0..n {
+            match round_trip(ffi::PyTuple_GetItem(t, i)) {
+                Ok(v) => {
+                    ffi::PyTuple_SetItem(out, i, v);
+                }
+                Err(e) => {
+                    ffi::Py_DECREF(out);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Round-trips every value of a dict into a new dict.
+///
+/// # Safety
+///
+/// Attached; `d` is a dict owned by the current call.
+unsafe fn round_trip_dict(d: *mut ffi::PyObject) -> Result<*mut ffi::PyObject, Raised> {
+    // SAFETY: attached; keys and values from PyDict_Next are borrowed.
+    unsafe {
+        let out = ffi::PyDict_New();
+        if out.is_null() {
+            return Err(Raised);
+        }
+        let (mut pos, mut k, mut v) = (0, ptr::null_mut(), ptr::null_mut());
+        while ffi::PyDict_Next(d, &mut pos, &mut k, &mut v) != 0 {
+            let r = match round_trip(v) {
+                Ok(r) => r,
+                Err(e) => {
+                    ffi::Py_DECREF(out);
+                    return Err(e);
+                }
+            };
+            let rc = ffi::PyDict_SetItem(out, k, r);
+            ffi::Py_DECREF(r);
+            if rc < 0 {
+                ffi::Py_DECREF(out);
+                return Err(Raised);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `Function.__call__`.
+unsafe extern "C" fn function_call(
+    o: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached; `o` is a live Function; `args` a tuple, `kwds` a dict or null.
+    unsafe {
+        let target = with_native(o, |_, n| match &n.kind {
+            Kind::Function(f) => Some(f.clone_ref()),
+            _ => None,
+        });
+        let target = match target {
+            Ok(Some(t)) => t,
+            Ok(None) => return ptr::null_mut(),
+            Err(Raised) => return ptr::null_mut(),
+        };
+        let Ok(args) = round_trip_tuple(args) else {
+            return ptr::null_mut();
+        };
+        let kwargs = if kwds.is_null() {
+            ptr::null_mut()
+        } else {
+            match round_trip_dict(kwds) {
+                Ok(k) => k,
+                Err(Raised) => {
+                    ffi::Py_DECREF(args);
+                    return ptr::null_mut();
+                }
+            }
+        };
+        let result = ffi::PyObject_Call(target.as_ptr().as_ptr(), args, kwargs);
+        ffi::Py_DECREF(args);
+        if !kwargs.is_null() {
+            ffi::Py_DECREF(kwargs);
+        }
+        if result.is_null() {
+            return ptr::null_mut();
+        }
+        let out = round_trip(result);
+        ffi::Py_DECREF(result);
+        out.unwrap_or(ptr::null_mut())
+    }
+}
+
+/// `Function.__reduce__`: `(tether.function, (callable,))` (the callable must be picklable).
+unsafe extern "C" fn function_reduce(
+    o: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached; `o` is a live Function.
+    unsafe {
+        let target = with_native(o, |_, n| match &n.kind {
+            Kind::Function(f) => Some(f.clone_ref()),
+            _ => None,
+        });
+        let Ok(Some(target)) = target else {
+            return ptr::null_mut();
+        };
+        let args = ffi::PyTuple_Pack(1, target.as_ptr().as_ptr());
+        if args.is_null() {
+            return ptr::null_mut();
+        }
+        let out = ffi::PyTuple_Pack(2, ffi::Py_TYPE(o).cast::<ffi::PyObject>(), args);
+        ffi::Py_DECREF(args);
+        out
+    }
+}
+
+/// Creates `tether.Function`.
+pub fn make_function(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
+    let methods = types::leak([
+        ffi::PyMethodDef {
+            ml_name: c"_move".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: types::tether_move,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: c"_move() -> a new wrapper that takes over the native reference".as_ptr(),
+        },
+        ffi::PyMethodDef {
+            ml_name: c"__reduce__".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: function_reduce,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: ptr::null(),
+        },
+        ffi::PyMethodDef::zeroed(),
+    ]);
+    let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
+    let slots = vec![
+        slot(ffi::Py_tp_new, function_new as *mut c_void),
+        slot(ffi::Py_tp_call, function_call as *mut c_void),
+        slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
+        slot(
+            ffi::Py_tp_doc,
+            c"Function(callable) -> a native function object calling back into Python".as_ptr()
+                as *mut c_void,
+        ),
+    ];
+    // SAFETY: attached; the slots fit the wrapper layout.
+    let ty = unsafe { types::make_type(c"tether.Function", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots) }
+        .map_err(|_| PyErr::fetch(py))?;
+    FUNCTION.set(ty);
+    Ok(ty)
+}

@@ -1,0 +1,538 @@
+//! `tether.Object`: native-backed classes with declared fields.
+//!
+//! The C base `ObjectBase` is made with `PyType_FromSpec`; `tether.Object` and every subclass
+//! are made by the Python metaclass (`tether/__init__.py`), which forces `__slots__ = ()` and
+//! calls [`register_class`]: that installs the wrapper lifecycle slots on the new class and one
+//! raw getset descriptor per new field (the hot path: no PyO3 trampoline).
+
+use core::ffi::{c_int, c_void};
+use core::ptr::{self, NonNull};
+use std::ffi::CString;
+use std::sync::OnceLock;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+use super::capi::{CApi, CPYTHON};
+use super::native::{
+    Field, Kind, Native, Py as PyOwned, Raised, Read, Value, raise, type_name, with_native,
+};
+use super::types::{self, OBJECT_BASE};
+use crate::adapter::PyRef;
+
+/// How assignments to a field are type-checked.
+enum Check {
+    /// Any value.
+    Any,
+    /// `isinstance(value, types)`, or `None` when nullable; `expected` names the types.
+    Types(Spec),
+    /// A forward reference, resolved on first use by calling the resolver (see
+    /// `tether/__init__.py`): it returns a `(types, nullable, expected)` tuple, `False` for
+    /// "no check", or `None` for "not resolvable yet" (checked again next time).
+    Lazy(PyOwned, OnceLock<Option<Spec>>),
+}
+
+struct Spec {
+    types: PyOwned,
+    nullable: bool,
+    expected: String,
+}
+
+/// One field: its index in the native object, and its check. Leaked: the getset descriptor
+/// points to it for the life of the class.
+pub struct FieldDef {
+    index: usize,
+    name: String,
+    owner: String,
+    check: Check,
+}
+
+/// A class's fields in construction order (inherited first), stored on the class as
+/// `__tether_schema__`.
+#[pyclass(frozen, module = "tether._core")]
+pub struct Schema {
+    ty: usize,
+    fields: Vec<Entry>,
+}
+
+struct Entry {
+    name: Py<PyString>,
+    key: String,
+    default: Option<Py<PyAny>>,
+    def: &'static FieldDef,
+}
+
+#[pymethods]
+impl Schema {
+    /// The field names, in order.
+    fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.fields.iter().map(|e| e.name.bind(py)))
+    }
+}
+
+/// The schema registered for exactly `ty` (not inherited from a base), or `TypeError`.
+fn schema_of<'py>(py: Python<'py>, ty: *mut ffi::PyTypeObject) -> PyResult<Bound<'py, Schema>> {
+    // SAFETY: `ty` is a live type; we are attached.
+    let ty = unsafe { Bound::from_borrowed_ptr(py, ty.cast()) };
+    let schema = ty
+        .getattr(pyo3::intern!(py, "__tether_schema__"))
+        .ok()
+        .and_then(|s| s.cast_into::<Schema>().ok());
+    match schema {
+        Some(s) if s.get().ty == ty.as_ptr() as usize => Ok(s),
+        _ => Err(PyTypeError::new_err(format!(
+            "{} is not a registered tether class (subclass tether.Object)",
+            ty.str()?
+        ))),
+    }
+}
+
+/// Applies a field's type check to `value`.
+///
+/// # Safety
+///
+/// `value` is live; attached.
+unsafe fn check(def: &FieldDef, value: *mut ffi::PyObject) -> Result<(), Raised> {
+    let resolved;
+    let spec = match &def.check {
+        Check::Any => return Ok(()),
+        Check::Types(spec) => spec,
+        Check::Lazy(resolver, cell) => match cell.get() {
+            Some(Some(spec)) => spec,
+            Some(None) => return Ok(()),
+            // SAFETY: attached (caller).
+            None => match unsafe { resolve(resolver) }? {
+                Resolution::Later => return Ok(()),
+                Resolution::Done(spec) => {
+                    // Racing resolvers compute the same answer; the first one is kept.
+                    let _ = cell.set(spec);
+                    resolved = cell.get().and_then(Option::as_ref);
+                    match resolved {
+                        Some(spec) => spec,
+                        None => return Ok(()),
+                    }
+                }
+            },
+        },
+    };
+    // SAFETY: attached; `value` is live.
+    unsafe {
+        if value == ffi::Py_None() {
+            if spec.nullable {
+                return Ok(());
+            }
+        } else {
+            match ffi::PyObject_IsInstance(value, spec.types.as_ptr().as_ptr()) {
+                1 => return Ok(()),
+                0 => {}
+                _ => return Err(Raised),
+            }
+        }
+    }
+    Err(raise(
+        // SAFETY: reading an exception type object.
+        unsafe { ffi::PyExc_TypeError },
+        &format!(
+            "{}.{} must be {}, not {}",
+            def.owner,
+            def.name,
+            spec.expected,
+            type_name(value)
+        ),
+    ))
+}
+
+enum Resolution {
+    Later,
+    Done(Option<Spec>),
+}
+
+/// Calls a lazy field check's resolver.
+///
+/// # Safety
+///
+/// Attached.
+unsafe fn resolve(resolver: &PyOwned) -> Result<Resolution, Raised> {
+    // SAFETY: attached (caller).
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: the resolver is a live callable we own.
+    let f = unsafe { Bound::from_borrowed_ptr(py, resolver.as_ptr().as_ptr()) };
+    let out = f.call0().map_err(|e| {
+        e.restore(py);
+        Raised
+    })?;
+    if out.is_none() {
+        return Ok(Resolution::Later);
+    }
+    spec_from(&out).map(Resolution::Done).map_err(|e| {
+        e.restore(py);
+        Raised
+    })
+}
+
+/// `False` → no check; `(types, nullable, expected)` → a check.
+fn spec_from(out: &Bound<'_, PyAny>) -> PyResult<Option<Spec>> {
+    if out.is_instance_of::<pyo3::types::PyBool>() && !out.is_truthy()? {
+        return Ok(None);
+    }
+    let (types, nullable, expected): (Bound<'_, PyAny>, bool, String) = out.extract()?;
+    Ok(Some(Spec {
+        // SAFETY: attached; a new reference to a live object.
+        types: unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(types.as_ptr())) },
+        nullable,
+        expected,
+    }))
+}
+
+/// Field read (`getset` getter): the canonical wrapper for a native reference, the object
+/// itself for a Python reference.
+unsafe extern "C" fn field_get(o: *mut ffi::PyObject, closure: *mut c_void) -> *mut ffi::PyObject {
+    // SAFETY: the closure is the field's leaked FieldDef.
+    let def = unsafe { &*closure.cast::<FieldDef>() };
+    // SAFETY: getset_get checked that `o` is an instance of the declaring class; attached.
+    let read = unsafe {
+        with_native(o, |_, native| match &native.kind {
+            Kind::Object(fields) => fields.get(def.index).map_or(Read::Unset, |f| f.read()),
+            _ => Read::Unset,
+        })
+    };
+    // SAFETY: attached.
+    let out = read.and_then(|r| unsafe { r.finish() });
+    match out {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            raise(
+                // SAFETY: reading an exception type object.
+                unsafe { ffi::PyExc_AttributeError },
+                &format!(
+                    "'{}' object has no attribute '{}' (the field is not set)",
+                    type_name(o),
+                    def.name
+                ),
+            );
+            ptr::null_mut()
+        }
+        Err(Raised) => ptr::null_mut(),
+    }
+}
+
+/// Stores `value` (already checked) into field `def` of wrapper `o`.
+///
+/// # Safety
+///
+/// `o` is a live instance of the declaring class; attached.
+unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> Result<(), Raised> {
+    // SAFETY: caller.
+    let old = unsafe {
+        with_native(o, |_, native| match &native.kind {
+            Kind::Object(fields) => fields.get(def.index).map(|f| f.replace(value)),
+            _ => None,
+        })
+    }?;
+    // Dropped here, outside every lock: may run arbitrary code.
+    drop(old);
+    Ok(())
+}
+
+/// Field write (`getset` setter).
+unsafe extern "C" fn field_set(
+    o: *mut ffi::PyObject,
+    value: *mut ffi::PyObject,
+    closure: *mut c_void,
+) -> c_int {
+    // SAFETY: the closure is the field's leaked FieldDef.
+    let def = unsafe { &*closure.cast::<FieldDef>() };
+    // SAFETY: `o` is an instance of the declaring class, `value` live or null; attached.
+    let result = unsafe {
+        if value.is_null() {
+            store(o, def, None)
+        } else {
+            check(def, value)
+                .and_then(|()| Value::from_py(value))
+                .and_then(|v| store(o, def, Some(v)))
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(Raised) => -1,
+    }
+}
+
+/// `ObjectBase.__new__`: a fresh native object with every field unset, bound to a fresh wrapper.
+/// Arguments are left to `__init__`.
+unsafe extern "C" fn object_new(
+    ty: *mut ffi::PyTypeObject,
+    _args: *mut ffi::PyObject,
+    _kwds: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached (tp_new).
+    let py = unsafe { Python::assume_attached() };
+    let schema = match schema_of(py, ty) {
+        Ok(s) => s,
+        Err(e) => {
+            e.restore(py);
+            return ptr::null_mut();
+        }
+    };
+    // SAFETY: a registered class has our slots (register_class patched them).
+    debug_assert!(unsafe { types::is_tied(ty) });
+    let fields = (0..schema.get().fields.len())
+        .map(|_| Field::empty())
+        .collect();
+    // SAFETY: `ty` is live; attached.
+    let class = unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast())) };
+    let handle = Native::new_object(class, Kind::Object(fields));
+    // SAFETY: attached; `ty` is a wrapper type kept alive by the native object.
+    match unsafe { CPYTHON.construct(NonNull::new_unchecked(ty), handle) } {
+        Ok(o) => o.as_ptr(),
+        Err(_) => ptr::null_mut(),
+    }
+}
+
+/// `ObjectBase.__init__(*fields, **fields)`.
+unsafe extern "C" fn object_init(
+    o: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> c_int {
+    // SAFETY: attached (tp_init).
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: `o` live, `args` a tuple, `kwds` a dict or null.
+    match unsafe { init_fields(py, o, args, kwds) } {
+        Ok(()) => 0,
+        Err(e) => {
+            e.restore(py);
+            -1
+        }
+    }
+}
+
+unsafe fn init_fields(
+    py: Python<'_>,
+    o: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> PyResult<()> {
+    // SAFETY: `o` is live.
+    let schema = schema_of(py, unsafe { ffi::Py_TYPE(o) })?;
+    let schema = schema.get();
+    let class = type_name(o);
+    // SAFETY: CPython passes a tuple and a dict (or null).
+    let args = unsafe { Bound::from_borrowed_ptr(py, args) }.cast_into::<PyTuple>()?;
+    let n = schema.fields.len();
+    if args.len() > n {
+        return Err(PyTypeError::new_err(format!(
+            "{class}() takes at most {n} positional argument{} ({} given)",
+            if n == 1 { "" } else { "s" },
+            args.len()
+        )));
+    }
+    let mut given: Vec<Option<Bound<'_, PyAny>>> = vec![None; n];
+    for (slot, a) in given.iter_mut().zip(args.iter()) {
+        *slot = Some(a);
+    }
+    if !kwds.is_null() {
+        // SAFETY: as above.
+        let kwds = unsafe { Bound::from_borrowed_ptr(py, kwds) }.cast_into::<PyDict>()?;
+        for (k, v) in kwds.iter() {
+            let k = k.cast_into::<PyString>()?;
+            let k = k.to_str()?;
+            let Some(i) = schema.fields.iter().position(|e| e.key == k) else {
+                return Err(PyTypeError::new_err(format!(
+                    "{class}() got an unexpected keyword argument '{k}'"
+                )));
+            };
+            if given[i].is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "{class}() got multiple values for field '{k}'"
+                )));
+            }
+            given[i] = Some(v);
+        }
+    }
+    let missing: Vec<String> = schema
+        .fields
+        .iter()
+        .zip(&given)
+        .filter(|(e, g)| g.is_none() && e.default.is_none())
+        .map(|(e, _)| format!("'{}'", e.name.bind(py)))
+        .collect();
+    if !missing.is_empty() {
+        return Err(PyTypeError::new_err(format!(
+            "{class}() missing required field{}: {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
+    // Check and convert everything first, so a bad argument leaves the object unchanged.
+    let mut values = Vec::with_capacity(n);
+    for (e, g) in schema.fields.iter().zip(given) {
+        let v = g.unwrap_or_else(|| e.default.as_ref().expect("checked above").bind(py).clone());
+        // SAFETY: `v` is live; attached.
+        unsafe {
+            check(e.def, v.as_ptr()).map_err(|_| PyErr::fetch(py))?;
+            values.push(Value::from_py(v.as_ptr()).map_err(|_| PyErr::fetch(py))?);
+        }
+    }
+    for (e, v) in schema.fields.iter().zip(values) {
+        // SAFETY: `o` is an instance of a registered class; attached.
+        unsafe { store(o, e.def, Some(v)) }.map_err(|_| PyErr::fetch(py))?;
+    }
+    Ok(())
+}
+
+/// Creates `tether._core.ObjectBase`.
+pub fn make_object_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    let methods = types::leak([
+        ffi::PyMethodDef {
+            ml_name: c"_move".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: types::tether_move,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: c"_move() -> a new wrapper that takes over this object's native reference; \
+                      this one then raises RuntimeError on any use"
+                .as_ptr(),
+        },
+        ffi::PyMethodDef::zeroed(),
+    ]);
+    let slots = vec![
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_new,
+            pfunc: object_new as *mut c_void,
+        },
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_init,
+            pfunc: object_init as *mut c_void,
+        },
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_methods,
+            pfunc: methods.as_mut_ptr().cast(),
+        },
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_doc,
+            pfunc: c"The C base of tether.Object: a wrapper tied to a native object.".as_ptr()
+                as *mut c_void,
+        },
+    ];
+    // SAFETY: attached; the slots fit the wrapper layout.
+    let ty =
+        unsafe { types::make_type(c"tether._core.ObjectBase", ffi::Py_TPFLAGS_BASETYPE, slots) }
+            .map_err(|_| PyErr::fetch(py))?;
+    OBJECT_BASE.set(ty);
+    // SAFETY: a new reference to a type object.
+    let ty = unsafe { Bound::from_owned_ptr(py, ty.cast()) }.cast_into::<PyType>()?;
+    let schema = Schema {
+        ty: ty.as_ptr() as usize,
+        fields: Vec::new(),
+    };
+    ty.setattr("__tether_schema__", Bound::new(py, schema)?)?;
+    ty.setattr("__tether_fields__", PyTuple::empty(py))?;
+    Ok(ty)
+}
+
+/// `_register_class(cls, fields)`: makes `cls` (a new subclass of `ObjectBase`, made by the
+/// metaclass with `__slots__ = ()`) a tether class. `fields` lists its *own* new fields as
+/// `(name, has_default, default, check)` tuples; `check` is `None`, a `(types, nullable,
+/// expected)` tuple, or a resolver callable (see [`Check`]).
+#[pyfunction]
+pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>) -> PyResult<()> {
+    let py = cls.py();
+    let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();
+    // The nearest registered base in the MRO holds the inherited fields.
+    let mro = cls.getattr("__mro__")?.cast_into::<PyTuple>()?;
+    let mut parent = None;
+    for base in mro.iter().skip(1) {
+        let own = base.getattr("__dict__")?;
+        if own.contains("__tether_schema__")? {
+            parent = Some(own.get_item("__tether_schema__")?.cast_into::<Schema>()?);
+            break;
+        }
+    }
+    let Some(parent) = parent else {
+        return Err(PyTypeError::new_err(
+            "tether classes must derive from tether.Object",
+        ));
+    };
+    // SAFETY: attached; `cls` was just created (no instances yet).
+    unsafe { types::patch_subclass(ty) }.map_err(|_| PyErr::fetch(py))?;
+    let owner = cls.name()?.to_string();
+    let mut entries: Vec<Entry> = parent
+        .get()
+        .fields
+        .iter()
+        .map(|e| Entry {
+            name: e.name.clone_ref(py),
+            key: e.key.clone(),
+            default: e.default.as_ref().map(|d| d.clone_ref(py)),
+            def: e.def,
+        })
+        .collect();
+    for spec in fields {
+        let (name, has_default, default, chk): (
+            Bound<'_, PyString>,
+            bool,
+            Bound<'_, PyAny>,
+            Bound<'_, PyAny>,
+        ) = spec.extract()?;
+        let name_s = name.to_string();
+        if entries.iter().any(|e| e.key == name_s) {
+            return Err(PyTypeError::new_err(format!(
+                "{owner}.{name_s} redeclares an inherited field"
+            )));
+        }
+        let check = if chk.is_none() {
+            Check::Any
+        } else if chk.is_callable() && !chk.is_instance_of::<PyTuple>() {
+            // SAFETY: attached; a new reference.
+            Check::Lazy(
+                unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(chk.as_ptr())) },
+                OnceLock::new(),
+            )
+        } else {
+            match spec_from(&chk)? {
+                Some(s) => Check::Types(s),
+                None => Check::Any,
+            }
+        };
+        let def: &'static FieldDef = types::leak(FieldDef {
+            index: entries.len(),
+            name: name_s.clone(),
+            owner: owner.clone(),
+            check,
+        });
+        let cname = CString::new(name_s.clone())
+            .map_err(|_| PyTypeError::new_err("field names cannot contain NUL"))?;
+        let getset = types::leak(ffi::PyGetSetDef {
+            name: cname.into_raw(),
+            get: Some(field_get),
+            set: Some(field_set),
+            doc: ptr::null(),
+            closure: ptr::from_ref(def).cast_mut().cast(),
+        });
+        // SAFETY: attached; `ty` is live; the getset def lives forever.
+        let descr = unsafe { ffi::PyDescr_NewGetSet(ty, getset) };
+        if descr.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: a new reference.
+        let descr = unsafe { Bound::from_owned_ptr(py, descr) };
+        cls.setattr(&name, descr)?;
+        entries.push(Entry {
+            name: name.unbind(),
+            key: name_s,
+            default: has_default.then(|| default.unbind()),
+            def,
+        });
+    }
+    let names = PyTuple::new(py, entries.iter().map(|e| e.name.bind(py)))?;
+    let schema = Schema {
+        ty: ty as usize,
+        fields: entries,
+    };
+    cls.setattr("__tether_schema__", Bound::new(py, schema)?)?;
+    cls.setattr("__tether_fields__", names)?;
+    Ok(())
+}

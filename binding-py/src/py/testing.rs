@@ -1,0 +1,135 @@
+//! `tether.testing`: a native registry that holds objects, and views of the kernel's state.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use pyo3::exceptions::{PyKeyError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::capi::CApi;
+use super::function::round_trip;
+use super::native::{Handle, Raised};
+use super::types::expect_tied;
+use crate::runtime::Runtime;
+
+/// Objects held natively by `hold`, by key.
+static HELD: Mutex<(u64, BTreeMap<u64, Handle>)> = Mutex::new((0, BTreeMap::new()));
+
+fn held() -> std::sync::MutexGuard<'static, (u64, BTreeMap<u64, Handle>)> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn fetched<T>(py: Python<'_>, r: Result<T, Raised>) -> PyResult<T> {
+    r.map_err(|Raised| PyErr::fetch(py))
+}
+
+/// A native strong reference to `obj`'s native object, for `obj` a tether object.
+fn handle(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Handle> {
+    // SAFETY: `obj` is live; attached.
+    fetched(obj.py(), unsafe { expect_tied(obj.as_ptr(), what) })
+}
+
+/// `hold(obj) -> int`: the native registry keeps a strong reference to `obj`'s native object
+/// until `release(key)`.
+#[pyfunction]
+fn hold(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let h = handle(obj, "hold()")?;
+    let mut g = held();
+    g.0 += 1;
+    let key = g.0;
+    g.1.insert(key, h);
+    Ok(key)
+}
+
+fn take(key: u64) -> PyResult<Handle> {
+    // Removed under the lock, dropped by the caller after it: dropping may run arbitrary code,
+    // including another hold() or release().
+    let taken = held().1.remove(&key);
+    taken.ok_or_else(|| PyKeyError::new_err(key))
+}
+
+/// `release(key)`: drops the registry's reference (on this thread).
+#[pyfunction]
+fn release(key: u64) -> PyResult<()> {
+    drop(take(key)?);
+    Ok(())
+}
+
+/// `release_on_foreign_thread(key, wait=True)`: drops the registry's reference on a new
+/// thread that has never touched Python (the kernel's reclaim then attaches to free a cached
+/// wrapper). With `wait`, returns once that thread is done (the caller's thread state is
+/// detached meanwhile, so the foreign thread can attach).
+#[pyfunction]
+#[pyo3(signature = (key, wait = true))]
+fn release_on_foreign_thread(py: Python<'_>, key: u64, wait: bool) -> PyResult<()> {
+    let h = take(key)?;
+    let t = std::thread::Builder::new()
+        .name("tether-foreign".into())
+        .spawn(move || drop(h))
+        .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    if wait {
+        py.detach(|| t.join())
+            .map_err(|_| PyRuntimeError::new_err("the foreign thread panicked"))?;
+    }
+    Ok(())
+}
+
+/// `identity(obj)`: a native function returning its argument (through the native side).
+#[pyfunction]
+fn identity<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    // SAFETY: attached; `obj` is live; the result is a new reference.
+    let out = fetched(py, unsafe { round_trip(obj.as_ptr()) })?;
+    // SAFETY: a new reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, out) })
+}
+
+/// `binding_state(key) -> str`: the binding word's state for a held object.
+#[pyfunction]
+fn binding_state(key: u64) -> PyResult<&'static str> {
+    let g = held();
+    let h = g.1.get(&key).ok_or_else(|| PyKeyError::new_err(key))?;
+    Ok(h.header().binding_state().as_str())
+}
+
+/// `native_refcount(obj) -> int`: strong references to `obj`'s native object (not counting the
+/// one this call takes to look).
+#[pyfunction]
+fn native_refcount(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let h = handle(obj, "native_refcount()")?;
+    Ok(h.header().strong_count() - 1)
+}
+
+/// `stats() -> dict`: the adapter's counters.
+#[pyfunction]
+fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in CApi.state().stats.snapshot() {
+        d.set_item(k, v)?;
+    }
+    d.set_item("held", held().1.len())?;
+    Ok(d)
+}
+
+/// `set_caching(on) -> bool`: whether dying wrappers are cached for revival (default `True`);
+/// returns the previous setting. With caching off every wrapper death frees the wrapper and the
+/// next fetch builds a fresh one (benchmarks, and tests of the fresh path).
+#[pyfunction]
+fn set_caching(on: bool) -> bool {
+    CApi.state().set_caching(on)
+}
+
+/// The `tether._core.testing` submodule.
+pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let m = PyModule::new(py, "testing")?;
+    m.add_function(wrap_pyfunction!(hold, &m)?)?;
+    m.add_function(wrap_pyfunction!(release, &m)?)?;
+    m.add_function(wrap_pyfunction!(release_on_foreign_thread, &m)?)?;
+    m.add_function(wrap_pyfunction!(identity, &m)?)?;
+    m.add_function(wrap_pyfunction!(binding_state, &m)?)?;
+    m.add_function(wrap_pyfunction!(native_refcount, &m)?)?;
+    m.add_function(wrap_pyfunction!(stats, &m)?)?;
+    m.add_function(wrap_pyfunction!(set_caching, &m)?)?;
+    Ok(m)
+}

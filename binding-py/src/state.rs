@@ -1,0 +1,138 @@
+//! The adapter's shared state: the at-exit flag, the count of attached reclaimers, statistics.
+
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
+
+use binding_core::sync::atomic::{AtomicBool, AtomicUsize};
+
+/// Counters behind `tether.testing.stats()`.
+///
+/// Plain bookkeeping: every update is `Relaxed` because nothing is published through them; a
+/// reader gets a snapshot that is exact once the threads that updated them are quiet.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Native objects whose value has not been dropped yet.
+    pub native_alive: AtomicIsize,
+    /// Live wrapper objects (fresh, constructed or revived, not yet dead).
+    pub wrappers_alive: AtomicIsize,
+    /// Dead wrapper blocks kept for revival (Inactive).
+    pub wrappers_cached: AtomicIsize,
+    /// Lookups that revived a cached wrapper in place.
+    pub revivals: AtomicIsize,
+    /// Wrapper objects allocated (lookups' fresh wrappers, constructors, `_move` targets).
+    pub fresh_wrappers: AtomicIsize,
+    /// Fresh lookup candidates that lost the publication race and were discarded.
+    pub discarded: AtomicIsize,
+    /// Wrapper deaths that could not be cached (finalizer type, weak references).
+    pub uncached_deaths: AtomicIsize,
+}
+
+impl Stats {
+    /// All counters zero.
+    pub const fn new() -> Self {
+        Self {
+            native_alive: AtomicIsize::new(0),
+            wrappers_alive: AtomicIsize::new(0),
+            wrappers_cached: AtomicIsize::new(0),
+            revivals: AtomicIsize::new(0),
+            fresh_wrappers: AtomicIsize::new(0),
+            discarded: AtomicIsize::new(0),
+            uncached_deaths: AtomicIsize::new(0),
+        }
+    }
+
+    /// Adds `delta` to `counter`.
+    ///
+    /// `serialized` says that every update of this counter happens with the GIL held, so a plain
+    /// load and store cannot lose an update (and costs no locked instruction on the hot path).
+    /// Otherwise the update is an atomic read-modify-write.
+    #[inline]
+    pub fn add(counter: &AtomicIsize, delta: isize, serialized: bool) {
+        if serialized {
+            // Relaxed load + store: the GIL orders all updates (see above); readers only want a
+            // snapshot.
+            counter.store(counter.load(Relaxed).wrapping_add(delta), Relaxed);
+        } else {
+            // Relaxed: a counter; nothing is published through it.
+            counter.fetch_add(delta, Relaxed);
+        }
+    }
+
+    /// The counters as `(name, value)` pairs, in a stable order.
+    pub fn snapshot(&self) -> [(&'static str, isize); 7] {
+        // Relaxed: a diagnostic snapshot.
+        [
+            ("native_alive", self.native_alive.load(Relaxed)),
+            ("wrappers_alive", self.wrappers_alive.load(Relaxed)),
+            ("wrappers_cached", self.wrappers_cached.load(Relaxed)),
+            ("revivals", self.revivals.load(Relaxed)),
+            ("fresh_wrappers", self.fresh_wrappers.load(Relaxed)),
+            ("discarded", self.discarded.load(Relaxed)),
+            ("uncached_deaths", self.uncached_deaths.load(Relaxed)),
+        ]
+    }
+}
+
+/// The state one interpreter's adapter shares between threads.
+///
+/// `shutting_down` and `attached` are the two halves of a Dekker pair (see `Interp::attach` and
+/// `Interp::shutdown`); they use the kernel's synchronisation facade so loom and shuttle see them.
+#[derive(Debug)]
+pub struct AdapterState {
+    /// Set by the at-exit hook: from then on nothing attaches to the interpreter.
+    pub(crate) shutting_down: AtomicBool,
+    /// Threads inside `Interp::attach` (attached or about to be).
+    pub(crate) attached: AtomicUsize,
+    /// Whether dying wrappers may be cached for revival (`tether.testing.set_caching`).
+    caching: std::sync::atomic::AtomicBool,
+    /// What happened.
+    pub stats: Stats,
+}
+
+impl AdapterState {
+    /// A running interpreter, nothing attached.
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    pub const fn new() -> Self {
+        Self {
+            shutting_down: AtomicBool::new(false),
+            attached: AtomicUsize::new(0),
+            caching: std::sync::atomic::AtomicBool::new(true),
+            stats: Stats::new(),
+        }
+    }
+
+    /// A running interpreter, nothing attached.
+    #[cfg(any(loom, feature = "shuttle"))]
+    pub fn new() -> Self {
+        Self {
+            shutting_down: AtomicBool::new(false),
+            attached: AtomicUsize::new(0),
+            caching: std::sync::atomic::AtomicBool::new(true),
+            stats: Stats::new(),
+        }
+    }
+
+    /// Whether dying wrappers may be cached (the default), or always really freed.
+    pub fn caching(&self) -> bool {
+        // Relaxed: a setting; a wrapper dying concurrently with the change may go either way.
+        self.caching.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Turns caching on or off; returns the previous setting.
+    pub fn set_caching(&self, on: bool) -> bool {
+        // Relaxed: as `caching`.
+        self.caching.swap(on, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the at-exit hook ran.
+    pub fn is_shutting_down(&self) -> bool {
+        // Relaxed: a hint; `Interp::attach` decides with SeqCst.
+        self.shutting_down
+            .load(binding_core::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for AdapterState {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,51 @@
+"""Interpreter exit while native objects (and cached wrappers) are still held."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import faulthandler, gc, threading, sys
+    faulthandler.dump_traceback_later(60, exit=True)  # a hang fails the test with every stack
+    sys.path.insert(0, {path!r})
+    import tether, tether.testing as T
+    from classes import Inner, Outer
+
+    class Payload:
+        def __del__(self):
+            pass
+
+    objs = [Outer(Inner(Payload())) for _ in range(200)]
+    keys = [T.hold(o.x) for o in objs]         # held natively, never released
+    for o in objs:
+        o.x                                    # cached wrappers
+    more = [T.hold(Inner(Payload())) for _ in range(200)]
+    for k in more[:100]:
+        T.release_on_foreign_thread(k, wait=False)   # foreign drops racing the exit
+    hot = objs[:10]
+    def daemon():
+        while True:
+            for o in hot:
+                o.x
+    threading.Thread(target=daemon, daemon=True).start()
+    del objs
+    gc.collect()
+    {tail}
+    """
+)
+
+
+@pytest.mark.thread_unsafe(reason="runs subprocesses")
+@pytest.mark.parametrize("tail", ["pass", "sys.exit(0)", "raise SystemExit"])
+def test_interpreter_exit_with_held_objects(tail):
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = SCRIPT.format(path=here, tail=tail)
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "Fatal" not in p.stderr, p.stderr

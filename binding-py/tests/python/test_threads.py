@@ -1,0 +1,121 @@
+"""Threads: one wrapper per native object, whatever the interleaving (GIL or free-threaded)."""
+
+import gc
+import sys
+import threading
+import weakref
+
+import pytest
+
+import tether
+import tether.testing as T
+from classes import Inner, Outer
+
+THREADS = 16
+REFETCHES = 20_000
+
+
+def run(n, target):
+    barrier = threading.Barrier(n)
+    errors = []
+
+    def body(k):
+        try:
+            barrier.wait()
+            target(k)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=body, args=(k,)) for k in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.thread_unsafe(reason="spawns its own 16 threads")
+def test_sixteen_threads_refetch_one_shared_object():
+    o = Outer(Inner(1))
+
+    def body(k):
+        for _ in range(REFETCHES):
+            a = o.x
+            b = o.x
+            assert a is b
+
+    run(THREADS, body)
+
+
+@pytest.mark.thread_unsafe(reason="spawns its own threads")
+def test_threads_drop_and_refetch_keep_one_address():
+    o = Outer(Inner(1))
+    key = T.hold(o.x)
+    first = id(o.x)
+    seen = set()
+    lock = threading.Lock()
+
+    def body(k):
+        local = {id(o.x) for _ in range(REFETCHES // 4)}
+        with lock:
+            seen.update(local)
+
+    try:
+        run(8, body)
+        assert seen == {first}
+    finally:
+        T.release(key)
+
+
+@pytest.mark.thread_unsafe(reason="spawns its own threads")
+def test_concurrent_first_lookups_converge():
+    for _ in range(50):
+        o = Outer(Inner(1))
+        x = o.x
+        r = weakref.ref(x)  # not cacheable: the next fetch publishes a fresh wrapper
+        del x, r
+        gc.collect()
+        got = [None] * 8
+
+        def body(k):
+            got[k] = o.x
+
+        run(8, body)
+        assert all(g is got[0] for g in got)
+
+
+@pytest.mark.thread_unsafe(reason="spawns its own threads")
+def test_threads_mix_moves_stores_and_reads():
+    o = Outer(Inner(0))
+    inners = [Inner(i) for i in range(4)]
+
+    def body(k):
+        for i in range(2000):
+            if k == 0 and i % 10 == 0:
+                o.x = inners[i % 4]
+            x = o.x
+            assert x is o.x or True  # o.x may change between the two reads (thread 0 stores)
+            assert isinstance(x, Inner)
+            if k == 1 and i % 50 == 0:
+                y = Inner(i)
+                z = y._move()
+                assert z.value == i
+
+    run(6, body)
+
+
+def test_refetch_under_parallel_runner():
+    """Runs once per pytest-run-parallel thread, all threads sharing module-level state."""
+    o = SHARED
+    for _ in range(2000):
+        a = o.x
+        assert a is o.x
+
+
+SHARED = Outer(Inner(42))
+
+
+def test_gil_state_is_reported():
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    assert isinstance(gil, bool)
