@@ -25,7 +25,7 @@ use std::vec::Vec;
 
 use core::ptr::NonNull;
 
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::{Frontend, ObjectArc, ObjectRef};
 
 pub use factory::{FreshFailed, ModelFactory};
@@ -190,6 +190,9 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
         // SeqCst: a Dekker pair with `attach` (flag then count here, count then flag there), so
         // either the reclaimer sees the flag or we see its count.
         self.shutting_down.store(true, Ordering::SeqCst);
+        // SeqCst fence: the store-then-load Dekker pattern needs it (loom models SeqCst accesses
+        // alone as acquire/release).
+        fence(Ordering::SeqCst);
         let mut spins = 0;
         while self.attached.load(Ordering::SeqCst) != 0 {
             spins += 1;
@@ -327,6 +330,8 @@ unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
     fn attach(&self) -> Option<Attached<FLAW>> {
         // SeqCst: Dekker pair with `shutdown` (count then flag).
         self.attached.fetch_add(1, Ordering::SeqCst);
+        // SeqCst fence: the other half of the Dekker pair in `shutdown`.
+        fence(Ordering::SeqCst);
         let guard = Attached(self.clone());
         if self.shutting_down.load(Ordering::SeqCst) {
             return None;
