@@ -212,25 +212,7 @@ unsafe extern "C" fn array_reduce(
 
 /// Creates `tether.Array`.
 pub fn make_array(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
-    let methods = types::leak([
-        ffi::PyMethodDef {
-            ml_name: c"_move".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunction: types::tether_move,
-            },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: c"_move() -> a new wrapper that takes over the native reference".as_ptr(),
-        },
-        ffi::PyMethodDef {
-            ml_name: c"__reduce__".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunction: array_reduce,
-            },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: ptr::null(),
-        },
-        ffi::PyMethodDef::zeroed(),
-    ]);
+    let methods = types::wrapper_methods(Some(array_reduce));
     let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
     let slots = vec![
         slot(ffi::Py_tp_new, array_new as *mut c_void),
@@ -238,7 +220,7 @@ pub fn make_array(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
         slot(ffi::Py_mp_length, array_len as *mut c_void),
         slot(ffi::Py_sq_item, array_item as *mut c_void),
         slot(ffi::Py_mp_subscript, array_subscript as *mut c_void),
-        slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
+        slot(ffi::Py_tp_methods, methods.cast()),
         slot(
             ffi::Py_tp_doc,
             c"Array(iterable=()) -> an immutable native sequence; arr[i] is arr[i]".as_ptr()

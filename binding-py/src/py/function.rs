@@ -205,30 +205,12 @@ unsafe extern "C" fn function_reduce(
 
 /// Creates `tether.Function`.
 pub fn make_function(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
-    let methods = types::leak([
-        ffi::PyMethodDef {
-            ml_name: c"_move".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunction: types::tether_move,
-            },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: c"_move() -> a new wrapper that takes over the native reference".as_ptr(),
-        },
-        ffi::PyMethodDef {
-            ml_name: c"__reduce__".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunction: function_reduce,
-            },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: ptr::null(),
-        },
-        ffi::PyMethodDef::zeroed(),
-    ]);
+    let methods = types::wrapper_methods(Some(function_reduce));
     let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
     let slots = vec![
         slot(ffi::Py_tp_new, function_new as *mut c_void),
         slot(ffi::Py_tp_call, function_call as *mut c_void),
-        slot(ffi::Py_tp_methods, methods.as_mut_ptr().cast()),
+        slot(ffi::Py_tp_methods, methods.cast()),
         slot(
             ffi::Py_tp_doc,
             c"Function(callable) -> a native function object calling back into Python".as_ptr()

@@ -385,19 +385,7 @@ unsafe fn init_fields(
 
 /// Creates `tether._core.ObjectBase`.
 pub fn make_object_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
-    let methods = types::leak([
-        ffi::PyMethodDef {
-            ml_name: c"_move".as_ptr(),
-            ml_meth: ffi::PyMethodDefPointer {
-                PyCFunction: types::tether_move,
-            },
-            ml_flags: ffi::METH_NOARGS,
-            ml_doc: c"_move() -> a new wrapper that takes over this object's native reference; \
-                      this one then raises RuntimeError on any use"
-                .as_ptr(),
-        },
-        ffi::PyMethodDef::zeroed(),
-    ]);
+    let methods = types::wrapper_methods(None);
     let slots = vec![
         ffi::PyType_Slot {
             slot: ffi::Py_tp_new,
@@ -409,7 +397,7 @@ pub fn make_object_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
         },
         ffi::PyType_Slot {
             slot: ffi::Py_tp_methods,
-            pfunc: methods.as_mut_ptr().cast(),
+            pfunc: methods.cast(),
         },
         ffi::PyType_Slot {
             slot: ffi::Py_tp_doc,

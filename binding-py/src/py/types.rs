@@ -207,6 +207,37 @@ pub fn leak<T>(v: T) -> &'static mut T {
     Box::leak(Box::new(v))
 }
 
+/// The method table of a wrapper type: `_move`, and `__reduce__` when the type pickles.
+pub fn wrapper_methods(reduce: Option<ffi::PyCFunction>) -> *mut ffi::PyMethodDef {
+    let move_method = ffi::PyMethodDef {
+        ml_name: c"_move".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: tether_move,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: c"_move() -> a new wrapper that takes over this object's native reference; \
+                  this one then raises RuntimeError on any use"
+            .as_ptr(),
+    };
+    let reduce_method = reduce.map(|reduce| ffi::PyMethodDef {
+        ml_name: c"__reduce__".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer {
+            PyCFunction: reduce,
+        },
+        ml_flags: ffi::METH_NOARGS,
+        ml_doc: core::ptr::null(),
+    });
+    let table: Vec<ffi::PyMethodDef> = [
+        Some(move_method),
+        reduce_method,
+        Some(ffi::PyMethodDef::zeroed()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Box::leak(table.into_boxed_slice()).as_mut_ptr()
+}
+
 /// The `__weaklistoffset__` member table every wrapper type carries.
 pub fn weaklist_members() -> *mut ffi::PyMemberDef {
     let offset = core::mem::offset_of!(WrapperObj<CApi>, weaklist) as ffi::Py_ssize_t;
