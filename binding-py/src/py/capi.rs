@@ -122,11 +122,11 @@ unsafe impl Runtime for CApi {
     }
 
     unsafe fn reinit(&self, o: NonNull<ffi::PyObject>, ty: NonNull<ffi::PyTypeObject>) {
-        // SAFETY: `o` is a dead block of type `ty` owned by the caller. PyObject_Init sets the
-        // type and a fresh reference count (on free-threaded builds: owned by this thread, shared
-        // count and flags cleared) and takes a reference to the heap type; the block already owns
-        // one, so give the new one back. That decref cannot free the type (the block's own
-        // reference remains), so it runs no code.
+        // PyObject_Init sets the type and a fresh reference count (on free-threaded builds: owned
+        // by this thread, shared count and flags cleared) and takes a reference to the heap type;
+        // the block already owns one, so give the new one back. That decref cannot free the type
+        // (the block's own reference remains), so it runs no code.
+        // SAFETY: `o` is a dead block of type `ty` owned by the caller (see above).
         unsafe {
             ffi::PyObject_Init(o.as_ptr(), ty.as_ptr());
             ffi::Py_DECREF(ty.as_ptr().cast());
