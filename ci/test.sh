@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: everything CI runs. Installs what a fresh machine lacks, skips what is there.
 # Usage: bash ci/test.sh            (all suites)
-#        TETHER_EXTENDED=1 bash ci/test.sh   (long shuttle / fuzz runs)
+#        TETHER_EXTENDED=1 bash ci/test.sh   (longer shuttle runs, higher loom bound in binding-py)
+#        TETHER_FUZZ_SECONDS=3600 bash ci/fuzz.sh   (a long fuzz run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/lib.sh
