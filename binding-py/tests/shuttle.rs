@@ -43,14 +43,4 @@ macro_rules! scenarios {
     )*};
 }
 
-scenarios!(
-    first_lookups_converge,
-    hit_vs_queued_last_drop,
-    revive_vs_foreign_reclaim,
-    reclaim_vs_shutdown,
-    move_vs_lookup,
-    finalizer_refetch,
-    weakref_callback_refetch,
-    fresh_allocation_runs_user_code,
-    dealloc_vs_revive_elsewhere,
-);
+common::for_each_scenario!(scenarios);

@@ -26,21 +26,33 @@ type Join<T> = std::thread::JoinHandle<T>;
 /// A scenario: a name and a body taking the adapter variant to run.
 pub type Scenario = (&'static str, fn(AdapterFlaw));
 
-/// Every scenario, for the suites to iterate.
-pub const ALL: &[Scenario] = &[
-    ("first_lookups_converge", first_lookups_converge),
-    ("hit_vs_queued_last_drop", hit_vs_queued_last_drop),
-    ("revive_vs_foreign_reclaim", revive_vs_foreign_reclaim),
-    ("reclaim_vs_shutdown", reclaim_vs_shutdown),
-    ("move_vs_lookup", move_vs_lookup),
-    ("finalizer_refetch", finalizer_refetch),
-    ("weakref_callback_refetch", weakref_callback_refetch),
-    (
-        "fresh_allocation_runs_user_code",
-        fresh_allocation_runs_user_code,
-    ),
-    ("dealloc_vs_revive_elsewhere", dealloc_vs_revive_elsewhere),
-];
+/// Calls `$m!` with the name of every scenario: the one list behind [`ALL`] and the loom and
+/// shuttle suites' per-scenario tests, so they cannot drift apart.
+macro_rules! for_each_scenario {
+    ($m:ident) => {
+        $m!(
+            first_lookups_converge,
+            hit_vs_queued_last_drop,
+            revive_vs_foreign_reclaim,
+            reclaim_vs_shutdown,
+            move_vs_lookup,
+            finalizer_refetch,
+            weakref_callback_refetch,
+            fresh_allocation_runs_user_code,
+            dealloc_vs_revive_elsewhere,
+        );
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use for_each_scenario;
+
+macro_rules! scenario_table {
+    ($($name:ident),* $(,)?) => {
+        /// Every scenario, for the suites to iterate.
+        pub const ALL: &[Scenario] = &[$((stringify!($name), $name)),*];
+    };
+}
+for_each_scenario!(scenario_table);
 
 /// An interpreter with a wrapper type, a finalizer type and a plain type.
 pub struct World {
