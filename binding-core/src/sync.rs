@@ -6,7 +6,10 @@
 
 #[cfg(loom)]
 mod imp {
+    // Used by the model frontend and the production back-off only.
+    #[allow(unused_imports)]
     pub(crate) use loom::cell::UnsafeCell;
+    #[allow(unused_imports)]
     pub(crate) use loom::hint::spin_loop;
     pub mod atomic {
         //! Atomics (loom).
@@ -25,6 +28,8 @@ mod imp {
 mod imp {
     #[allow(unused_imports)]
     pub(crate) use super::plain_cell::UnsafeCell;
+    // Used by the model frontend only.
+    #[allow(unused_imports)]
     pub(crate) use shuttle::hint::spin_loop;
     pub mod atomic {
         //! Atomics (shuttle; every ordering behaves as SeqCst).
@@ -80,6 +85,7 @@ mod plain_cell {
 pub use imp::atomic;
 #[cfg(feature = "std")]
 pub use imp::thread;
+#[allow(unused_imports)] // which items are used depends on the features
 pub(crate) use imp::*;
 #[cfg(feature = "std")]
 pub use imp::{Condvar, Mutex};

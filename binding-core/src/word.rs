@@ -261,6 +261,7 @@ impl<W> BindingWord<W> {
 
 /// How many back-offs a lookup that missed a dying wrapper watches its word before it retries
 /// anyway (see `BindingWord::wait_after_miss`).
+#[cfg(not(any(loom, feature = "shuttle")))]
 const MISS_WATCH: u32 = 32;
 
 impl<W> BindingWord<W> {
