@@ -5,8 +5,11 @@
 #      model tests on std threads, under shuttle (with the broken-variant teeth) and under loom;
 #   2. python: builds `tether` into each interpreter's venv (`maturin develop`, a debug build
 #      with debug assertions) and runs the pytest suite, then again under pytest-run-parallel;
-#   3. the cp314t wheel (`maturin build --release -i python3.14t`), so the Py_GIL_DISABLED
-#      paths compile even though no free-threaded interpreter runs in CI.
+#   3. the example extension package built on tether's extension API
+#      (binding-py/examples/exprtree): fmt, clippy, `maturin develop` and its own pytest suite on
+#      each interpreter;
+#   4. the cp314t wheels of both (`maturin build --release -i python3.14t`), so the
+#      Py_GIL_DISABLED paths compile even though no free-threaded interpreter runs in CI.
 #
 # Usage: bash ci/python-tests.sh                         # CPython 3.11 and 3.14 (ci/python-env.sh)
 #        PYTHON=/path/to/python bash ci/python-tests.sh  # that interpreter instead (e.g. a 3.14t:
@@ -26,6 +29,8 @@ skip() { [[ ",${TETHER_PY_SKIP:-}," == *",$1,"* ]]; }
 # A separate target dir: these builds (other features, other interpreters) must not invalidate
 # the workspace's.
 export CARGO_TARGET_DIR=${TETHER_PY_TARGET:-$ROOT/target-py}
+EXAMPLE=$ROOT/binding-py/examples/exprtree
+EXAMPLE_TARGET=$CARGO_TARGET_DIR/exprtree
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 unset PYTHONHOME PYTHONPATH
 
@@ -74,6 +79,12 @@ if ! skip rust; then
     >"$CARGO_TARGET_DIR/pyo3-cp314t.cfg"
   PYO3_CONFIG_FILE=$CARGO_TARGET_DIR/pyo3-cp314t.cfg cargo clippy -p binding-py --no-deps \
     --all-targets --features python --quiet -- -D warnings
+  # The example package (its own workspace), on both cfgs.
+  (cd "$EXAMPLE" && cargo fmt -- --check \
+    && PYO3_PYTHON=${INTERPRETERS[0]} CARGO_TARGET_DIR=$EXAMPLE_TARGET cargo clippy --all-targets \
+         --quiet -- -D warnings \
+    && PYO3_CONFIG_FILE=$CARGO_TARGET_DIR/pyo3-cp314t.cfg CARGO_TARGET_DIR=$EXAMPLE_TARGET \
+         cargo clippy --all-targets --quiet -- -D warnings)
 
   log "rust: the adapter on the model of free-threaded CPython (std threads)"
   LOG=$CARGO_TARGET_DIR/python-model.log
@@ -122,6 +133,14 @@ for INTERP in "${INTERPRETERS[@]}"; do
     log "python $DESC: pytest under pytest-run-parallel (${TETHER_PY_PARALLEL:-4} threads per test)"
     run_pytest "$PY" --parallel-threads="${TETHER_PY_PARALLEL:-4}"
   fi
+
+  log "python $DESC: the example package exprtree (maturin develop, pytest)"
+  (cd "$EXAMPLE" && CARGO_TARGET_DIR=$EXAMPLE_TARGET VIRTUAL_ENV=$(dirname "$(dirname "$PY")") \
+     "$PY" -m maturin develop --quiet)
+  rc=0
+  (cd "$EXAMPLE" && "$PY" -m pytest -q -p no:cacheprovider -o faulthandler_timeout=300 tests) || rc=$?
+  [ "$rc" -eq 5 ] && die "exprtree: pytest collected no tests ($PY)"
+  [ "$rc" -eq 0 ] || die "exprtree: pytest failed with status $rc ($PY)"
 done
 
 if ! skip cp314t; then
@@ -133,6 +152,12 @@ if ! skip cp314t; then
   ls "$CARGO_TARGET_DIR"/wheels/tether-*-cp314-cp314t-*.whl >/dev/null 2>&1 \
     || die "no cp314t wheel was built"
   echo "built $(basename "$(ls "$CARGO_TARGET_DIR"/wheels/tether-*-cp314-cp314t-*.whl)")"
+  rm -f "$EXAMPLE_TARGET"/wheels/exprtree-*-cp314-cp314t-*.whl
+  (cd "$EXAMPLE" && CARGO_TARGET_DIR=$EXAMPLE_TARGET "$PY" -m maturin build --release \
+     -i python3.14t --target x86_64-unknown-linux-gnu --quiet)
+  ls "$EXAMPLE_TARGET"/wheels/exprtree-*-cp314-cp314t-*.whl >/dev/null 2>&1 \
+    || die "no cp314t wheel of exprtree was built"
+  echo "built $(basename "$(ls "$EXAMPLE_TARGET"/wheels/exprtree-*-cp314-cp314t-*.whl)")"
 fi
 
 log "done"

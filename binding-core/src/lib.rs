@@ -52,7 +52,7 @@ pub use dealloc::{Caching, Dealloc, InTransit, Settled, dealloc};
 pub use frontend::Frontend;
 pub use header::Header;
 pub use lookup::{Found, WrapperFactory};
-pub use object::{ObjectArc, ObjectRef, WeakArc};
+pub use object::{ObjectArc, ObjectRef, WeakArc, WeakRef};
 pub use rebind::{Rebound, move_binding};
 pub use slot::HandleSlot;
 pub use word::{BindingWord, MIN_WRAPPER_ALIGN, State, StateKind};

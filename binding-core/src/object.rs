@@ -211,6 +211,68 @@ impl<F: Frontend> ObjectRef<F> {
     }
 }
 
+impl<F: Frontend> ObjectRef<F> {
+    /// A new weak reference to the same object (what [`ObjectArc::downgrade`] is for a typed
+    /// handle).
+    pub fn downgrade(&self) -> WeakRef<F> {
+        self.header().acquire_weak();
+        WeakRef {
+            header: self.header,
+        }
+    }
+}
+
+/// A weak reference to a native object of unknown type: keeps the block (not the value) alive.
+pub struct WeakRef<F: Frontend> {
+    header: NonNull<Header<F>>,
+}
+
+// SAFETY: as `ObjectRef`.
+unsafe impl<F: Frontend> Send for WeakRef<F> {}
+// SAFETY: as `ObjectRef`.
+unsafe impl<F: Frontend> Sync for WeakRef<F> {}
+
+impl<F: Frontend> WeakRef<F> {
+    /// A strong reference, unless the value was already dropped.
+    pub fn upgrade(&self) -> Option<ObjectRef<F>> {
+        // SAFETY: our weak reference keeps the block (and so the header) alive.
+        let header = unsafe { self.header.as_ref() };
+        // `then`, not `then_some`: the handle must only exist (and so be dropped) when the
+        // upgrade succeeded.
+        header.try_acquire_strong().then(|| ObjectRef {
+            header: self.header,
+        })
+    }
+
+    /// Whether two weak references point to the same object.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        self.header == other.header
+    }
+}
+
+impl<F: Frontend> Clone for WeakRef<F> {
+    fn clone(&self) -> Self {
+        // SAFETY: our weak reference keeps the block alive.
+        unsafe { self.header.as_ref() }.acquire_weak();
+        Self {
+            header: self.header,
+        }
+    }
+}
+
+impl<F: Frontend> Drop for WeakRef<F> {
+    fn drop(&mut self) {
+        // SAFETY: we own one weak reference and give it up.
+        unsafe { release_weak(self.header) }
+    }
+}
+
+impl<F: Frontend> fmt::Debug for WeakRef<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WeakRef").field(&self.header).finish()
+    }
+}
+
 impl<F: Frontend> Clone for ObjectRef<F> {
     fn clone(&self) -> Self {
         self.header().acquire_strong();

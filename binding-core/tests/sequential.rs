@@ -254,3 +254,22 @@ fn an_unsettled_baton_is_a_loud_bug() {
         other => panic!("expected a baton, got {other:?}"),
     }
 }
+
+#[test]
+fn erased_weak_references_upgrade_while_the_value_lives() {
+    let rt = runtime();
+    let obj = rt.object(1, None).erase();
+    let weak = obj.downgrade();
+    let again = weak.clone();
+    assert!(weak.ptr_eq(&again));
+    assert_eq!(obj.header().weak_count(), 2, "two weak references");
+    let up = weak.upgrade().expect("the value lives");
+    assert_eq!(up, obj);
+    assert_eq!(obj.header().strong_count(), 2);
+    drop(up);
+    drop(obj);
+    assert!(weak.upgrade().is_none(), "the value was dropped");
+    assert!(again.upgrade().is_none());
+    drop((weak, again));
+    rt.assert_quiescent();
+}

@@ -274,20 +274,25 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
     }
 }
 
-/// How lookups make wrappers of one Python type.
-pub struct Factory<'a, R: Runtime> {
+/// How lookups make wrappers: `class` names the Python type of a fresh wrapper (asked only when
+/// one is needed, so a hit never resolves it); a revival keeps the cached block's own type.
+pub struct Factory<'a, R: Runtime, C> {
     interp: &'a Interp<R>,
-    ty: NonNull<R::Type>,
+    class: C,
 }
 
-impl<R: Runtime> WrapperFactory<Interp<R>> for Factory<'_, R> {
+impl<R: Runtime, C> WrapperFactory<Interp<R>> for Factory<'_, R, C>
+where
+    C: Fn() -> Result<NonNull<R::Type>, AllocFailed>,
+{
     type Error = AllocFailed;
 
     fn make_fresh(&self, handle: ObjectRef<Interp<R>>) -> Result<NonNull<R::Object>, AllocFailed> {
+        let ty = (self.class)()?;
         // Outside the word's lock: allocation may collect garbage and run user code.
         // SAFETY: lookups run on attached threads; `ty` is a live wrapper type (the native
-        // object holds its class).
-        let o = unsafe { self.interp.alloc_wrapper(self.ty) }?;
+        // object or the class registry holds it).
+        let o = unsafe { self.interp.alloc_wrapper(ty) }?;
         // SAFETY: `o` is a fresh wrapper we own.
         let displaced = unsafe { WrapperObj::<R>::of(o) }.slot.put(handle);
         debug_assert!(displaced.is_none(), "a fresh wrapper already had a handle");
@@ -297,13 +302,13 @@ impl<R: Runtime> WrapperFactory<Interp<R>> for Factory<'_, R> {
     unsafe fn revive(&self, w: NonNull<R::Object>, handle: ObjectRef<Interp<R>>) {
         let rt = &self.interp.0;
         // Under the word's lock: nothing here allocates, blocks or runs user code.
-        // SAFETY: `w` is this object's cached block of type `ty` and the kernel holds the lock.
+        // The block is revived as its own type, whose reference it kept while cached: what the
+        // block's memory and reference count were made for, whatever class a fresh wrapper of
+        // this object would get (`__class__` assignment can make the two differ).
+        // SAFETY: `w` is this object's cached block and the kernel holds the lock.
         unsafe {
-            debug_assert!(
-                rt.type_of(w) == self.ty,
-                "a cached block revived as another type"
-            );
-            rt.reinit(w, self.ty);
+            let ty = rt.type_of(w);
+            rt.reinit(w, ty);
         }
         // SAFETY: `w` is live again and ours until published.
         let wrapper = unsafe { WrapperObj::<R>::of(w) };
@@ -362,7 +367,26 @@ impl<R: Runtime> Interp<R> {
         handle: &ObjectRef<Self>,
         ty: NonNull<R::Type>,
     ) -> Result<(NonNull<R::Object>, Found), AllocFailed> {
-        handle.lookup(&Factory { interp: self, ty })
+        // SAFETY: caller.
+        unsafe { self.wrap_with(handle, || Ok(ty)) }
+    }
+
+    /// As [`wrap`](Self::wrap), with the type of a fresh wrapper resolved by `class` only when a
+    /// fresh wrapper is needed (it sets an exception when it fails).
+    ///
+    /// # Safety
+    ///
+    /// The calling thread is attached; `class` returns a live wrapper type for the object that
+    /// stays alive while the object does.
+    pub unsafe fn wrap_with(
+        &self,
+        handle: &ObjectRef<Self>,
+        class: impl Fn() -> Result<NonNull<R::Type>, AllocFailed>,
+    ) -> Result<(NonNull<R::Object>, Found), AllocFailed> {
+        handle.lookup(&Factory {
+            interp: self,
+            class,
+        })
     }
 
     /// Construction: a fresh wrapper of type `ty` bound to a brand-new native object.

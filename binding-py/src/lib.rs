@@ -3,7 +3,9 @@
 //! * [`runtime`]: the C-API calls the adapter makes, behind a trait;
 //! * [`adapter`]: the interpreter as a kernel frontend and the whole wrapper lifecycle, generic
 //!   over the runtime;
-//! * `py` (feature `python`): the real runtime and the extension module `tether._core`;
+//! * `py` (feature `python`): the real runtime, the extension module `tether._core`, and the
+//!   **extension API** re-exported at the crate root: [`Class`], [`ClassDef`], [`add_class`],
+//!   [`Tied`], [`WeakTied`], [`Visit`] (see `docs/extending.md`);
 //! * [`model`] (feature `model`): a model of free-threaded CPython's reference counting, so the
 //!   adapter's dealloc / free / lookup / reclaim paths run under loom and shuttle.
 //!
@@ -24,3 +26,16 @@ mod py;
 
 #[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
 pub use py::{CApi, CPYTHON, CPython};
+
+#[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
+pub use py::{
+    class::{Class, ClassDef, add_class, stats},
+    native::Visit,
+    tied::{Tied, WeakTied},
+};
+
+/// Everything a binding crate needs: `use tether_py::prelude::*;`.
+#[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
+pub mod prelude {
+    pub use crate::{Class, ClassDef, Tied, Visit, WeakTied, add_class};
+}

@@ -7,7 +7,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{Kind, Native, Raised, Value, raise, with_native};
+use super::native::{Kind, Raised, Value, new_kind, raise, with_value};
 use super::types::{self, ARRAY};
 use crate::adapter::PyRef;
 
@@ -40,7 +40,7 @@ unsafe extern "C" fn array_new(
             }
         };
         let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
-        let handle = Native::new_object(class, Kind::Array(values.into_boxed_slice()));
+        let handle = new_kind(class, Kind::Array(values.into_boxed_slice()));
         match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
             Ok(o) => o.as_ptr(),
             Err(_) => ptr::null_mut(),
@@ -87,7 +87,7 @@ unsafe fn collect(iterable: *mut ffi::PyObject) -> Result<Vec<Value>, Raised> {
 fn len_of(o: *mut ffi::PyObject) -> Result<usize, Raised> {
     // SAFETY: `o` is a live Array (slot of the Array type); attached.
     unsafe {
-        with_native(o, |_, n| match &n.kind {
+        with_value(o, |_, n: &Kind| match n {
             Kind::Array(v) => v.len(),
             _ => 0,
         })
@@ -106,7 +106,7 @@ unsafe extern "C" fn array_len(o: *mut ffi::PyObject) -> ffi::Py_ssize_t {
 fn item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     // SAFETY: `o` is a live Array; attached.
     let v = unsafe {
-        with_native(o, |_, n| match &n.kind {
+        with_value(o, |_, n: &Kind| match n {
             Kind::Array(v) => usize::try_from(i)
                 .ok()
                 .and_then(|i| v.get(i))
@@ -147,7 +147,7 @@ unsafe extern "C" fn array_subscript(
                 return ptr::null_mut();
             }
             let len = ffi::PySlice_AdjustIndices(n, &mut start, &mut stop, step);
-            let picked = with_native(o, |_, nat| match &nat.kind {
+            let picked = with_value(o, |_, nat: &Kind| match nat {
                 Kind::Array(v) => (0..len)
                     .map(|k| v[(start + k * step) as usize].clone_value())
                     .collect::<Vec<_>>(),
@@ -157,7 +157,7 @@ unsafe extern "C" fn array_subscript(
                 return ptr::null_mut();
             };
             let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ffi::Py_TYPE(o).cast()));
-            let handle = Native::new_object(class, Kind::Array(picked.into_boxed_slice()));
+            let handle = new_kind(class, Kind::Array(picked.into_boxed_slice()));
             return match CPYTHON.construct(NonNull::new_unchecked(ffi::Py_TYPE(o)), handle) {
                 Ok(o) => o.as_ptr(),
                 Err(_) => ptr::null_mut(),
@@ -228,8 +228,9 @@ pub fn make_array(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
         ),
     ];
     // SAFETY: attached; the slots fit the wrapper layout.
-    let ty = unsafe { types::make_type(c"tether.Array", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots) }
-        .map_err(|_| PyErr::fetch(py))?;
+    let ty =
+        unsafe { types::make_type::<Kind>(c"tether.Array", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots) }
+            .map_err(|_| PyErr::fetch(py))?;
     ARRAY.set(ty);
     Ok(ty)
 }

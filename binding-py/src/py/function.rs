@@ -9,7 +9,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{Kind, Native, Raised, Value, raise, with_native};
+use super::native::{Kind, Raised, Value, new_kind, raise, with_value};
 use super::types::{self, FUNCTION};
 use crate::adapter::PyRef;
 
@@ -36,7 +36,7 @@ pub unsafe fn new_function(
         }
         let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
         let target = PyRef::from_borrowed(CApi, NonNull::new_unchecked(callable));
-        let handle = Native::new_object(class, Kind::Function(target));
+        let handle = new_kind(class, Kind::Function(target));
         match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
             Ok(o) => o.as_ptr(),
             Err(_) => ptr::null_mut(),
@@ -142,7 +142,7 @@ unsafe extern "C" fn function_call(
 ) -> *mut ffi::PyObject {
     // SAFETY: attached; `o` is a live Function; `args` a tuple, `kwds` a dict or null.
     unsafe {
-        let target = with_native(o, |_, n| match &n.kind {
+        let target = with_value(o, |_, n: &Kind| match n {
             Kind::Function(f) => Some(f.clone_ref()),
             _ => None,
         });
@@ -186,7 +186,7 @@ unsafe extern "C" fn function_reduce(
 ) -> *mut ffi::PyObject {
     // SAFETY: attached; `o` is a live Function.
     unsafe {
-        let target = with_native(o, |_, n| match &n.kind {
+        let target = with_value(o, |_, n: &Kind| match n {
             Kind::Function(f) => Some(f.clone_ref()),
             _ => None,
         });
@@ -218,8 +218,10 @@ pub fn make_function(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
         ),
     ];
     // SAFETY: attached; the slots fit the wrapper layout.
-    let ty = unsafe { types::make_type(c"tether.Function", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots) }
-        .map_err(|_| PyErr::fetch(py))?;
+    let ty = unsafe {
+        types::make_type::<Kind>(c"tether.Function", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots)
+    }
+    .map_err(|_| PyErr::fetch(py))?;
     FUNCTION.set(ty);
     Ok(ty)
 }

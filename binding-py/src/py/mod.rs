@@ -2,11 +2,13 @@
 
 mod array;
 mod capi;
+pub mod class;
 mod function;
 mod module;
-mod native;
+pub mod native;
 mod object;
 mod testing;
+pub mod tied;
 mod types;
 
 pub use capi::{CApi, CPYTHON, CPython};

@@ -2,11 +2,10 @@
 
 use pyo3::prelude::*;
 
-use super::capi::{CApi, CPYTHON};
+use super::capi::CPYTHON;
 use super::native::Raised;
 use super::types::{FUNCTION, expect_tied};
 use super::{array, function as func, native, object, testing};
-use crate::adapter::PyRef;
 
 /// `function(callable) -> Function`: a native function object that calls `callable`; arguments
 /// and results cross the native side, so `function(lambda v: v)(x) is x`.
@@ -42,9 +41,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let base = object::make_object_base(py)?;
     // SAFETY: attached; a new reference to a live type object.
-    native::measure_layout(unsafe {
-        PyRef::from_borrowed(CApi, core::ptr::NonNull::new_unchecked(base.as_ptr()))
-    });
+    native::measure_layout().map_err(pyo3::exceptions::PyImportError::new_err)?;
     m.add("ObjectBase", base)?;
     // SAFETY: new references to the type objects (kept by the module for its lifetime).
     unsafe {

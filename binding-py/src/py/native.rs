@@ -1,16 +1,16 @@
 //! The native side: native objects, their values, and moving values across the boundary.
 
-use core::ffi::CStr;
+use core::any::TypeId;
+use core::ffi::{CStr, c_int, c_void};
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use binding_core::{Global, ObjectArc, ObjectRef};
+use binding_core::{ObjectArc, ObjectRef};
 use pyo3::ffi;
 
 use super::capi::{CApi, CPYTHON, CPython};
 use super::types;
-use crate::adapter::{PyRef, WrapperObj};
+use crate::adapter::{AllocFailed, PyRef, WrapperObj};
 use crate::runtime::Runtime;
 use crate::state::Stats;
 
@@ -43,16 +43,228 @@ pub fn type_name(o: *mut ffi::PyObject) -> String {
         .to_owned()
 }
 
-/// A native object: its Python class (the type of its wrappers) and its contents.
-pub struct Native {
-    /// The wrapper type (a strong reference: it keeps the class, and so every cached block's
-    /// type, alive while the object lives).
-    pub class: Py,
-    /// What it holds.
-    pub kind: Kind,
+/// The `T`-independent head of every native object of this extension: what a wrapper needs to
+/// know about a native object whose Rust type it does not know (its class, how to traverse it).
+#[repr(C)]
+pub struct Meta {
+    /// What the native object's value is, and how to reach into it.
+    pub(crate) vtable: &'static NativeVTable,
+    /// The Python class its wrappers have, when it is not the class registered for the value
+    /// (a Python subclass instantiated from Python, or a `tether.Object` class): a strong
+    /// reference, so the class (and every cached block's type) outlives the object. Set at
+    /// construction, never changed.
+    pub(crate) class: Option<Py>,
 }
 
-/// What a native object holds.
+/// Per-`T` operations on a native object reached through its [`Meta`].
+pub struct NativeVTable {
+    /// `TypeId::of::<T>()`: checked before any typed access.
+    pub(crate) type_id: TypeId,
+    /// The Rust type's name, for messages.
+    pub(crate) type_name: fn() -> &'static str,
+    /// The name of the registered class the value belongs to (see `Class::class_name`).
+    pub(crate) class_name: unsafe fn(&Meta) -> &'static str,
+    /// Visits the Python objects the value holds (`tp_traverse`).
+    pub(crate) traverse: unsafe fn(&Meta, &Visit<'_>) -> c_int,
+    /// Drops the Python objects the value holds (`tp_clear`).
+    pub(crate) clear: unsafe fn(&Meta),
+}
+
+/// A native object of this extension: the [`Meta`] head, then the value. `repr(C)`, so the
+/// head sits at offset 0 of every `Native<T>`, and (the value being at most 8-aligned, checked
+/// at compile time by [`Native::new`]) every `Native<T>` sits at one offset from the kernel's
+/// header: [`meta_of`] reaches the head of any native object without knowing `T`.
+#[repr(C)]
+pub struct Native<T> {
+    pub(crate) meta: Meta,
+    pub(crate) value: T,
+}
+
+/// How the Python side sees a native value type: implemented for every [`Class`] and for
+/// tether's own native types.
+pub trait NativeValue: Send + Sync + Sized + 'static {
+    /// The name of the registered class the value belongs to.
+    fn registered_class_name(&self) -> &'static str;
+    /// `tp_traverse` of a wrapper holding the only strong reference to this value.
+    fn traverse_value(&self, visit: &Visit<'_>) -> c_int;
+    /// `tp_clear` of such a wrapper.
+    fn clear_value(&self);
+}
+
+impl<T: NativeValue> Native<T> {
+    const VTABLE: NativeVTable = NativeVTable {
+        type_id: TypeId::of::<T>(),
+        type_name: core::any::type_name::<T>,
+        class_name: Self::class_name,
+        traverse: Self::traverse,
+        clear: Self::clear,
+    };
+
+    /// A new native object holding `value`, whose wrappers have class `class` (or the class
+    /// registered for the value when `None`).
+    pub fn new(value: T, class: Option<Py>) -> ObjectArc<Native<T>, CPython> {
+        const {
+            assert!(
+                core::mem::align_of::<Native<T>>() == core::mem::align_of::<Native<()>>(),
+                "a tied value must be at most 8-aligned (box it)"
+            );
+        };
+        // Never serialized: the matching decrement may run on a foreign thread.
+        Stats::add(&CApi.state().stats.native_alive, 1, false);
+        ObjectArc::new(
+            Native {
+                meta: Meta {
+                    vtable: &Self::VTABLE,
+                    class,
+                },
+                value,
+            },
+            CPYTHON,
+        )
+    }
+
+    /// # Safety
+    /// `meta` heads a `Native<T>`.
+    unsafe fn value_of(meta: &Meta) -> &T {
+        // SAFETY: `Native<T>` is repr(C) with the meta first (caller).
+        unsafe { &(*core::ptr::from_ref(meta).cast::<Native<T>>()).value }
+    }
+
+    unsafe fn class_name(meta: &Meta) -> &'static str {
+        // SAFETY: the vtable is only ever installed on a `Native<T>`.
+        unsafe { Self::value_of(meta) }.registered_class_name()
+    }
+
+    unsafe fn traverse(meta: &Meta, visit: &Visit<'_>) -> c_int {
+        // SAFETY: as above.
+        unsafe { Self::value_of(meta) }.traverse_value(visit)
+    }
+
+    unsafe fn clear(meta: &Meta) {
+        // SAFETY: as above.
+        unsafe { Self::value_of(meta) }.clear_value()
+    }
+}
+
+impl Meta {
+    /// The value, if it is a `T`.
+    pub fn downcast<T: 'static>(&self) -> Option<&T> {
+        if self.vtable.type_id != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: the type id says this meta heads a `Native<T>` (repr(C), meta first).
+        Some(unsafe { &(*core::ptr::from_ref(self).cast::<Native<T>>()).value })
+    }
+}
+
+impl Drop for Meta {
+    fn drop(&mut self) {
+        // Possibly on a foreign thread: the class reference and the value's fields are released
+        // after this, each attaching as needed.
+        Stats::add(&CApi.state().stats.native_alive, -1, false);
+    }
+}
+
+/// The visitor a wrapper's `tp_traverse` hands to a native value: call it on every Python
+/// object the value owns.
+pub struct Visit<'a> {
+    visit: ffi::visitproc,
+    arg: *mut c_void,
+    /// The first non-zero result of `visit` (the collector asks to stop).
+    stop: core::cell::Cell<c_int>,
+    _borrow: core::marker::PhantomData<&'a ()>,
+}
+
+impl Visit<'_> {
+    /// # Safety
+    /// `visit` and `arg` are what CPython passed to `tp_traverse`.
+    pub(crate) unsafe fn new(visit: ffi::visitproc, arg: *mut c_void) -> Self {
+        Self {
+            visit,
+            arg,
+            stop: core::cell::Cell::new(0),
+            _borrow: core::marker::PhantomData,
+        }
+    }
+
+    /// Visits one Python object the value owns a reference to.
+    pub(crate) fn call_ptr(&self, o: *mut ffi::PyObject) {
+        if self.stop.get() != 0 || o.is_null() {
+            return;
+        }
+        // SAFETY: CPython's visitor, called during tp_traverse on an object we own a reference
+        // to (caller's promise through the safe wrappers below).
+        let r = unsafe { (self.visit)(o, self.arg) };
+        self.stop.set(r);
+    }
+
+    /// Visits a Python object the value owns (a `Py<U>` it holds).
+    pub fn call<U>(&self, obj: &pyo3::Py<U>) {
+        self.call_ptr(obj.as_ptr());
+    }
+
+    /// Visits an optional one.
+    pub fn call_opt<U>(&self, obj: Option<&pyo3::Py<U>>) {
+        if let Some(o) = obj {
+            self.call(o);
+        }
+    }
+
+    /// What `tp_traverse` returns.
+    pub(crate) fn result(&self) -> c_int {
+        self.stop.get()
+    }
+}
+
+/// Where a `Native<T>` sits, from the kernel's header: right after the header (the kernel's
+/// block is `repr(C)`: header, then the zero-sized global allocator, then the value), rounded up
+/// to `Native<T>`'s alignment, which is the same for every `T` (see [`Native::new`]).
+/// [`measure_layout`] checks it on a real object at module init.
+const NATIVE_OFFSET: usize = core::mem::size_of::<binding_core::Header<CPython>>()
+    .next_multiple_of(core::mem::align_of::<Native<()>>());
+
+/// Checks [`NATIVE_OFFSET`] on a real native object (module init); `Err` names the mismatch,
+/// which would mean the kernel's block layout changed under this adapter.
+pub fn measure_layout() -> Result<(), String> {
+    let probe = Native::new((), None);
+    let value = core::ptr::from_ref::<Native<()>>(&probe).addr();
+    let header = core::ptr::from_ref(probe.header()).addr();
+    if value - header == NATIVE_OFFSET {
+        Ok(())
+    } else {
+        Err(format!(
+            "tether: a native value sits {} bytes after its header, not {NATIVE_OFFSET}: the \
+             kernel's block layout changed",
+            value - header
+        ))
+    }
+}
+
+impl NativeValue for () {
+    fn registered_class_name(&self) -> &'static str {
+        ""
+    }
+    fn traverse_value(&self, _visit: &Visit<'_>) -> c_int {
+        0
+    }
+    fn clear_value(&self) {}
+}
+
+/// The head of the native object behind a handle.
+///
+/// Every native object of this extension is an `ObjectArc<Native<T>, CPython>` for some `T`
+/// (`Native::new` is the only way one is made, and handles only come from there), so the head
+/// is at the measured offset from the header.
+#[inline]
+pub fn meta_of(h: &Handle) -> &Meta {
+    let offset = NATIVE_OFFSET;
+    // SAFETY: the header heads an `ObjectArc<Native<T>, CPython>` block whose `Native<T>` (and
+    // so its meta, at offset 0) sits at `offset`; our strong reference keeps it alive while `h`
+    // is borrowed.
+    unsafe { &*h.as_ptr().as_ptr().cast::<u8>().add(offset).cast::<Meta>() }
+}
+
+/// What a native object of tether's own classes (`tether.Object`, `Array`, `Function`) holds.
 pub enum Kind {
     /// A `tether.Object`: one cell per declared field.
     Object(Box<[Field]>),
@@ -62,28 +274,49 @@ pub enum Kind {
     Function(Py),
 }
 
-impl Native {
-    /// A new native object of wrapper type `class`.
-    pub fn new_object(class: Py, kind: Kind) -> Handle {
-        // Never serialized: the matching decrement may run on a foreign thread.
-        Stats::add(&CApi.state().stats.native_alive, 1, false);
-        ObjectArc::new(Native { class, kind }, CPYTHON).erase()
+impl NativeValue for Kind {
+    fn registered_class_name(&self) -> &'static str {
+        // tether's own objects always record their class (see `new_kind`).
+        ""
     }
 
-    /// The wrapper type.
-    pub fn class_ptr(&self) -> NonNull<ffi::PyTypeObject> {
-        self.class.as_ptr().cast()
+    fn traverse_value(&self, visit: &Visit<'_>) -> c_int {
+        match self {
+            Kind::Object(fields) => {
+                for f in fields.iter() {
+                    f.visit(visit);
+                }
+            }
+            Kind::Array(values) => {
+                for v in values.iter() {
+                    if let Value::Py(p) = v {
+                        visit.call_ptr(p.as_ptr().as_ptr());
+                    }
+                }
+            }
+            Kind::Function(f) => visit.call_ptr(f.as_ptr().as_ptr()),
+        }
+        visit.result()
+    }
+
+    fn clear_value(&self) {
+        // Array and Function are immutable: only fields can be cleared (their values are
+        // dropped here, outside every lock; dropping may run arbitrary code).
+        if let Kind::Object(fields) = self {
+            for f in fields.iter() {
+                // SAFETY: tp_clear runs attached.
+                drop(unsafe { f.replace(None) });
+            }
+        }
     }
 }
 
-impl Drop for Native {
+impl Drop for Kind {
     fn drop(&mut self) {
-        // Possibly on a foreign thread: the fields drop after this, each attaching as needed.
-        Stats::add(&CApi.state().stats.native_alive, -1, false);
         // The native references this object holds are released iteratively (see `defer_drop`),
         // so a long chain of objects does not recurse once per link.
         let mut children = Vec::new();
-        match &mut self.kind {
+        match self {
             Kind::Object(fields) => {
                 for f in fields.iter_mut() {
                     if let Some(Value::Native(h)) = f.take_exclusive() {
@@ -103,6 +336,11 @@ impl Drop for Native {
         }
         defer_drop(children);
     }
+}
+
+/// A new native object of one of tether's own classes, with wrapper type `class`.
+pub fn new_kind(class: Py, kind: Kind) -> Handle {
+    Native::new(kind, Some(class)).erase()
 }
 
 std::thread_local! {
@@ -135,58 +373,6 @@ fn defer_drop(handles: Vec<Handle>) {
         }
     }
     DRAINING.with(|d| d.set(false));
-}
-
-/// Where a native object's value sits, from its header (0 until [`measure_layout`] ran).
-static NATIVE_OFFSET: AtomicUsize = AtomicUsize::new(0);
-
-/// Measures, on a real native object, where the value of an `ObjectArc<Native, CPython>` sits
-/// relative to its header (module init). The kernel's block is `repr(C)`, so the offset is one
-/// constant for this monomorphisation; measuring it keeps this code independent of the
-/// kernel's private layout.
-pub fn measure_layout(class: Py) {
-    let probe = ObjectArc::new(
-        Native {
-            class,
-            kind: Kind::Array(Box::new([])),
-        },
-        CPYTHON,
-    );
-    let value = core::ptr::from_ref::<Native>(&probe).addr();
-    let header = core::ptr::from_ref(probe.header()).addr();
-    // Relaxed: written once at module init, before any native object reaches Python; every
-    // later reader was ordered after it by the import (which happens-before any use).
-    NATIVE_OFFSET.store(value - header, Relaxed);
-    // `Native::new_object` was bypassed: balance the drop's decrement.
-    Stats::add(&CApi.state().stats.native_alive, 1, false);
-}
-
-/// The native value behind a handle.
-///
-/// Every native object of this module is an `ObjectArc<Native, CPython>` (`Native::new_object`
-/// is the only way one is made, and handles only come from there), so the value is at the
-/// measured offset from the header: this skips the checked downcast's type-id call on the hot
-/// path. Debug builds check it against the checked downcast.
-#[inline]
-pub fn native_of(h: &Handle) -> &Native {
-    // Relaxed: see `measure_layout`.
-    let offset = NATIVE_OFFSET.load(Relaxed);
-    debug_assert!(offset != 0, "tether._core's layout was not measured");
-    // SAFETY: the header heads an `ObjectArc<Native, CPython>` block whose value sits at
-    // `offset` (see above); our strong reference keeps the value alive while `h` is borrowed.
-    let native = unsafe {
-        &*h.as_ptr()
-            .as_ptr()
-            .cast::<u8>()
-            .add(offset)
-            .cast::<Native>()
-    };
-    debug_assert!(core::ptr::eq(
-        native,
-        h.downcast_ref::<Native, Global>()
-            .expect("every native object of tether._core holds a Native")
-    ));
-    native
 }
 
 /// A value stored natively: a native reference for a tied object, a Python reference otherwise.
@@ -312,15 +498,21 @@ impl Read {
     }
 }
 
-/// The canonical wrapper of a native object (a new reference).
+/// The canonical wrapper of a native object (a new reference): a hit, a revival in place, or a
+/// fresh wrapper of the object's class (its recorded class, else the class registered for its
+/// value; none registered is a `TypeError`).
 ///
 /// # Safety
 ///
 /// The calling thread is attached.
 pub unsafe fn wrap(h: &Handle) -> Result<*mut ffi::PyObject, Raised> {
-    let ty = native_of(h).class_ptr();
-    // SAFETY: attached (caller); `ty` is the object's wrapper type, kept alive by the object.
-    match unsafe { CPYTHON.wrap(h, ty) } {
+    let meta = meta_of(h);
+    let class = || match &meta.class {
+        Some(c) => Ok(c.as_ptr().cast::<ffi::PyTypeObject>()),
+        None => super::class::registered_class(meta).map_err(|Raised| AllocFailed),
+    };
+    // SAFETY: attached (caller); the class is kept alive by the object or the registry.
+    match unsafe { CPYTHON.wrap_with(h, class) } {
         Ok((o, _)) => Ok(o.as_ptr()),
         Err(_) => Err(Raised),
     }
@@ -351,6 +543,23 @@ impl Field {
             cell: core::cell::UnsafeCell::new(None),
             #[cfg(Py_GIL_DISABLED)]
             cell: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Visits the Python object the field holds, if any (`tp_traverse`: the collector stopped
+    /// the world, or holds the GIL, so nobody writes the cell meanwhile; free-threaded, a cell
+    /// that is locked anyway is skipped, which can only keep garbage alive, never free a live
+    /// object).
+    pub fn visit(&self, visit: &Visit<'_>) {
+        #[cfg(not(Py_GIL_DISABLED))]
+        // SAFETY: the GIL serialises every access to the cell; nothing here runs Python code.
+        let cell = unsafe { &*self.cell.get() };
+        #[cfg(Py_GIL_DISABLED)]
+        let Ok(cell) = self.cell.try_lock() else {
+            return;
+        };
+        if let Some(Value::Py(p)) = cell.as_ref() {
+            visit.call_ptr(p.as_ptr().as_ptr());
         }
     }
 
@@ -424,7 +633,7 @@ impl Field {
 /// `o` is a live wrapper and the calling thread is attached.
 pub unsafe fn with_native<T>(
     o: *mut ffi::PyObject,
-    f: impl FnOnce(&Handle, &Native) -> T,
+    f: impl FnOnce(&Handle, &Meta) -> T,
 ) -> Result<T, Raised> {
     // SAFETY: `o` is a live wrapper (caller).
     let w = unsafe { WrapperObj::<CApi>::of(NonNull::new_unchecked(o)) };
@@ -433,7 +642,34 @@ pub unsafe fn with_native<T>(
         // SAFETY: the slot owns a reference that cannot be released while we are serialised
         // with `_move()` (the only thing that empties a live wrapper's slot).
         let h = ManuallyDrop::new(unsafe { ObjectRef::from_raw(header) });
-        Some(f(&h, native_of(&h)))
+        Some(f(&h, meta_of(&h)))
     });
     out.ok_or_else(|| types::moved_error(o))
+}
+
+/// Runs `f` on the `T` value of the native object behind wrapper `o`, as [`with_native`];
+/// `TypeError` if the object holds no `T` (which a class's own descriptors never see: every
+/// instance of a class registered for `T` holds a `T`).
+///
+/// # Safety
+///
+/// As [`with_native`].
+#[inline]
+pub unsafe fn with_value<T: 'static, R>(
+    o: *mut ffi::PyObject,
+    f: impl FnOnce(&Handle, &T) -> R,
+) -> Result<R, Raised> {
+    // SAFETY: caller.
+    let out = unsafe { with_native(o, |h, meta| meta.downcast::<T>().map(|v| f(h, v))) }?;
+    out.ok_or_else(|| {
+        raise(
+            // SAFETY: reading an exception type object.
+            unsafe { ffi::PyExc_TypeError },
+            &format!(
+                "this {} does not hold a {} native object",
+                type_name(o),
+                core::any::type_name::<T>()
+            ),
+        )
+    })
 }

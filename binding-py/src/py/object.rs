@@ -17,7 +17,7 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use super::capi::{CApi, CPYTHON};
 use super::native::{
-    Field, Kind, Native, Py as PyOwned, Raised, Read, Value, raise, type_name, with_native,
+    Field, Kind, Py as PyOwned, Raised, Read, Value, new_kind, raise, type_name, with_value,
 };
 use super::types::{self, OBJECT_BASE};
 use crate::adapter::PyRef;
@@ -193,7 +193,7 @@ unsafe extern "C" fn field_get(o: *mut ffi::PyObject, closure: *mut c_void) -> *
     let def = unsafe { &*closure.cast::<FieldDef>() };
     // SAFETY: getset_get checked that `o` is an instance of the declaring class; attached.
     let read = unsafe {
-        with_native(o, |_, native| match &native.kind {
+        with_value(o, |_, native: &Kind| match native {
             Kind::Object(fields) => fields.get(def.index).map_or(Read::Unset, |f| f.read()),
             _ => Read::Unset,
         })
@@ -226,7 +226,7 @@ unsafe extern "C" fn field_get(o: *mut ffi::PyObject, closure: *mut c_void) -> *
 unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> Result<(), Raised> {
     // SAFETY: caller.
     let old = unsafe {
-        with_native(o, |_, native| match &native.kind {
+        with_value(o, |_, native: &Kind| match native {
             Kind::Object(fields) => fields.get(def.index).map(|f| f.replace(value)),
             _ => None,
         })
@@ -283,7 +283,7 @@ unsafe extern "C" fn object_new(
         .collect();
     // SAFETY: `ty` is live; attached.
     let class = unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast())) };
-    let handle = Native::new_object(class, Kind::Object(fields));
+    let handle = new_kind(class, Kind::Object(fields));
     // SAFETY: attached; `ty` is a wrapper type kept alive by the native object.
     match unsafe { CPYTHON.construct(NonNull::new_unchecked(ty), handle) } {
         Ok(o) => o.as_ptr(),
@@ -406,9 +406,10 @@ pub fn make_object_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
         },
     ];
     // SAFETY: attached; the slots fit the wrapper layout.
-    let ty =
-        unsafe { types::make_type(c"tether._core.ObjectBase", ffi::Py_TPFLAGS_BASETYPE, slots) }
-            .map_err(|_| PyErr::fetch(py))?;
+    let ty = unsafe {
+        types::make_type::<Kind>(c"tether._core.ObjectBase", ffi::Py_TPFLAGS_BASETYPE, slots)
+    }
+    .map_err(|_| PyErr::fetch(py))?;
     OBJECT_BASE.set(ty);
     // SAFETY: a new reference to a type object.
     let ty = unsafe { Bound::from_owned_ptr(py, ty.cast()) }.cast_into::<PyType>()?;

@@ -1,13 +1,14 @@
 //! Wrapper types: the slots every wrapper type shares, type creation, and `_move`.
 
 use core::ffi::{CStr, c_int, c_void};
+use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::ffi;
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{Handle, Raised, raise, type_name};
+use super::native::{Handle, Meta, Raised, Visit, meta_of, raise, type_name};
 use crate::adapter::WrapperObj;
 
 /// `tp_dealloc` of every wrapper type (and of every Python subclass: `patch_subclass` installs
@@ -20,9 +21,15 @@ pub unsafe extern "C" fn tether_dealloc(o: *mut ffi::PyObject) {
     unsafe { CPYTHON.dealloc_wrapper(NonNull::new_unchecked(o)) }
 }
 
-/// `tp_free` of every wrapper type: settle the baton or free the memory. `tether_dealloc`
-/// calls the same code directly.
-pub unsafe extern "C" fn tether_free(o: *mut c_void) {
+/// `tp_free` of the wrapper types whose native objects hold a `T`: settle the baton or free the
+/// memory (`tether_dealloc` calls the same code directly).
+///
+/// One function per `T`, on purpose: CPython refuses a `__class__` assignment between types whose
+/// `tp_free` differ ("deallocator differs"), so a wrapper can never be given a class whose
+/// descriptors expect another native type. The `TypeId` keeps the monomorphisations distinct
+/// (identical functions could otherwise be merged into one address).
+pub unsafe extern "C" fn tether_free<T: 'static>(o: *mut c_void) {
+    core::hint::black_box(core::any::TypeId::of::<T>());
     // SAFETY: CPython calls tp_free once on a dead instance whose dealloc ran on this thread.
     unsafe { CPYTHON.free_wrapper(NonNull::new_unchecked(o.cast())) }
 }
@@ -43,15 +50,61 @@ pub unsafe extern "C" fn tether_alloc(
     o
 }
 
-/// `tp_traverse`: a wrapper references only its (heap) type; the native side is invisible to
-/// the collector (see docs/python.md, limitations).
+/// The native object behind a live wrapper, when the wrapper holds its only strong reference:
+/// then the Python objects the native value owns are, for the collector, owned by the wrapper
+/// (nothing else can reach them), so a cycle through them and the wrapper is garbage. With any
+/// other strong reference the native side may still use them: the wrapper reports none.
+///
+/// # Safety
+///
+/// `o` is a live wrapper; the collector runs (the GIL is held, or the world is stopped), so
+/// nothing moves its handle meanwhile.
+unsafe fn sole_native<'a>(o: *mut ffi::PyObject) -> Option<&'a Meta> {
+    // SAFETY: `o` is a live wrapper (caller).
+    let w = unsafe { WrapperObj::<CApi>::of(NonNull::new_unchecked(o)) };
+    let header = w.slot.header()?;
+    // SAFETY: the slot owns a reference, keeping the header alive while `o` lives.
+    let header = unsafe { header.as_ref() };
+    if header.strong_count() != 1 {
+        return None;
+    }
+    // SAFETY: the slot's reference, borrowed (not dropped).
+    let h = ManuallyDrop::new(unsafe { Handle::from_raw(NonNull::from(header)) });
+    // SAFETY: the meta lives as long as the object, which our wrapper keeps alive.
+    Some(unsafe { &*core::ptr::from_ref(meta_of(&h)) })
+}
+
+/// `tp_traverse`: the wrapper's (heap) type, and the Python objects its native value owns while
+/// the wrapper holds the native object's only strong reference (see `sole_native`).
 pub unsafe extern "C" fn tether_traverse(
     o: *mut ffi::PyObject,
     visit: ffi::visitproc,
     arg: *mut c_void,
 ) -> c_int {
     // SAFETY: `o` is live; its type is a heap type the instance holds a reference to.
-    unsafe { visit(ffi::Py_TYPE(o).cast(), arg) }
+    let r = unsafe { visit(ffi::Py_TYPE(o).cast(), arg) };
+    if r != 0 {
+        return r;
+    }
+    // SAFETY: tp_traverse runs on a live object while the collector runs.
+    let Some(meta) = (unsafe { sole_native(o) }) else {
+        return 0;
+    };
+    // SAFETY: CPython's visitor for this traversal.
+    let v = unsafe { Visit::new(visit, arg) };
+    // SAFETY: the vtable belongs to the native value `meta` heads.
+    unsafe { (meta.vtable.traverse)(meta, &v) }
+}
+
+/// `tp_clear`: the collector found the wrapper in unreachable garbage. Drops the Python objects
+/// its native value owns (when the wrapper holds the only strong reference, as for traverse).
+pub unsafe extern "C" fn tether_clear(o: *mut ffi::PyObject) -> c_int {
+    // SAFETY: as in `tether_traverse`.
+    if let Some(meta) = unsafe { sole_native(o) } {
+        // SAFETY: the vtable belongs to the native value `meta` heads; attached.
+        unsafe { (meta.vtable.clear)(meta) };
+    }
+    0
 }
 
 /// Whether instances of `ty` are wrappers (laid out as `WrapperObj`, with our lifecycle).
@@ -309,16 +362,17 @@ fn class_getset() -> *mut ffi::PyGetSetDef {
 /// # Safety
 ///
 /// Attached; `slots` contains valid slot functions for a `WrapperObj` layout.
-pub unsafe fn make_type(
-    name: &'static CStr,
+pub unsafe fn make_type<T: 'static>(
+    name: &CStr,
     flags: u64,
     mut slots: Vec<ffi::PyType_Slot>,
 ) -> Result<*mut ffi::PyTypeObject, Raised> {
-    let common: [(c_int, *mut c_void); 6] = [
+    let common: [(c_int, *mut c_void); 7] = [
         (ffi::Py_tp_dealloc, tether_dealloc as *mut c_void),
-        (ffi::Py_tp_free, tether_free as *mut c_void),
+        (ffi::Py_tp_free, tether_free::<T> as *mut c_void),
         (ffi::Py_tp_alloc, tether_alloc as *mut c_void),
         (ffi::Py_tp_traverse, tether_traverse as *mut c_void),
+        (ffi::Py_tp_clear, tether_clear as *mut c_void),
         (ffi::Py_tp_members, weaklist_members().cast()),
         (ffi::Py_tp_getset, class_getset().cast()),
     ];
@@ -332,6 +386,8 @@ pub unsafe fn make_type(
         pfunc: ptr::null_mut(),
     });
     let slots = Box::leak(slots.into_boxed_slice());
+    // The spec's name must outlive the type (CPython keeps `tp_name` pointing into it).
+    let name: &'static CStr = Box::leak(name.to_owned().into_boxed_c_str());
     let spec = leak(ffi::PyType_Spec {
         name: name.as_ptr(),
         basicsize: c_int::try_from(core::mem::size_of::<WrapperObj<CApi>>()).expect("small struct"),
@@ -348,36 +404,43 @@ pub unsafe fn make_type(
     }
 }
 
-/// Installs the wrapper lifecycle on a Python subclass of `ObjectBase` (created by `type_new`,
+/// Installs the wrapper lifecycle on a Python subclass of a wrapper type (created by `type_new`,
 /// which gave it `subtype_dealloc`, `PyType_GenericAlloc` and `PyObject_GC_Del`), after checking
-/// that its instances have exactly the wrapper layout: no `__dict__`, no extra slots, the same
-/// weak reference list, so a cached block can always be revived in place (lesson 6).
+/// that its instances have exactly its tied base's layout: no `__dict__`, no extra slots, the
+/// same weak reference list, so a cached block can always be revived in place (lesson 6). The
+/// base's `tp_free` (one per native type, see `tether_free`) is inherited.
 ///
 /// # Safety
 ///
 /// Attached; `ty` is a live type object that has no instances yet.
 pub unsafe fn patch_subclass(ty: *mut ffi::PyTypeObject) -> Result<(), Raised> {
-    let base = OBJECT_BASE.get();
-    // SAFETY: both live types; attached.
+    // SAFETY: live types; attached.
     unsafe {
         let t = &mut *ty;
+        let mut base = t.tp_base;
+        while !base.is_null() && !is_tied(base) {
+            base = (*base).tp_base;
+        }
+        let name = CStr::from_ptr(t.tp_name).to_string_lossy().into_owned();
+        if base.is_null() {
+            return Err(raise(
+                ffi::PyExc_TypeError,
+                &format!("{name} does not derive from a tether class"),
+            ));
+        }
         let b = &*base;
         let bad = |why: &str| {
             raise(
                 ffi::PyExc_TypeError,
                 &format!(
-                    "{} cannot be a tether.Object subclass: {why} (fields are declared as \
-                     annotations and stored natively; instances have no __dict__ and no \
-                     __slots__)",
-                    CStr::from_ptr(t.tp_name).to_string_lossy()
+                    "{name} cannot subclass {}: {why} (instances of tether classes have no \
+                     __dict__ and no __slots__: their state lives in the native object)",
+                    CStr::from_ptr(b.tp_name).to_string_lossy()
                 ),
             )
         };
-        if ffi::PyType_IsSubtype(ty, base) == 0 {
-            return Err(bad("it does not derive from tether.Object"));
-        }
         if t.tp_basicsize != b.tp_basicsize || t.tp_itemsize != 0 {
-            return Err(bad("its instances are larger than a tether.Object"));
+            return Err(bad("its instances would be larger than the base's"));
         }
         let flags = ffi::PyType_GetFlags(ty) as u64;
         #[cfg(Py_3_12)]
@@ -394,8 +457,10 @@ pub unsafe fn patch_subclass(ty: *mut ffi::PyTypeObject) -> Result<(), Raised> {
             return Err(bad("it is not garbage-collected"));
         }
         t.tp_dealloc = Some(tether_dealloc);
-        t.tp_free = Some(tether_free);
+        t.tp_free = b.tp_free;
         t.tp_alloc = Some(tether_alloc);
+        t.tp_traverse = Some(tether_traverse);
+        t.tp_clear = Some(tether_clear);
         ffi::PyType_Modified(ty);
     }
     Ok(())
