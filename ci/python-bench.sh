@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pyperf benchmarks of the Python adapter: builds `tether` (release) into each interpreter's
 # venv and runs binding-py/bench/bench.py, which prints every hot path as a ratio to a plain
-# `__slots__` read measured in the same run.
+# `__slots__` read measured in the same run; then the example binding's bench
+# (binding-py/examples/exprtree/bench/bench.py: a child read next to PyO3 and a bare getset).
 #
 # Usage: bash ci/python-bench.sh                         # CPython 3.11 and 3.14
 #        PYTHON=/path/to/venv/bin/python bash ci/python-bench.sh
@@ -21,4 +22,8 @@ for PY in "${INTERPRETERS[@]}"; do
   printf '\n==== bench: %s\n' "$("$PY" -c 'import sys; print(sys.version.split()[0])')"
   (cd binding-py && VIRTUAL_ENV=$(dirname "$(dirname "$PY")") "$PY" -m maturin develop --release --quiet)
   "$PY" binding-py/bench/bench.py "${ARGS[@]}"
+  # The example binding built on the extension API, next to PyO3 and a bare getset.
+  (cd binding-py/examples/exprtree && CARGO_TARGET_DIR=$CARGO_TARGET_DIR/exprtree \
+     VIRTUAL_ENV=$(dirname "$(dirname "$PY")") "$PY" -m maturin develop --release --quiet)
+  "$PY" binding-py/examples/exprtree/bench/bench.py "${ARGS[@]}"
 done

@@ -79,6 +79,9 @@ if ! skip rust; then
     >"$CARGO_TARGET_DIR/pyo3-cp314t.cfg"
   PYO3_CONFIG_FILE=$CARGO_TARGET_DIR/pyo3-cp314t.cfg cargo clippy -p binding-py --no-deps \
     --all-targets --features python --quiet -- -D warnings
+  # rustdoc of the extension API, without warnings.
+  PYO3_PYTHON=${INTERPRETERS[0]} RUSTDOCFLAGS="-D warnings" cargo doc -p binding-py --no-deps \
+    --features python --quiet
   # The example package (its own workspace), on both cfgs.
   (cd "$EXAMPLE" && cargo fmt -- --check \
     && PYO3_PYTHON=${INTERPRETERS[0]} CARGO_TARGET_DIR=$EXAMPLE_TARGET cargo clippy --all-targets \

@@ -6,7 +6,7 @@
 //! * `py` (feature `python`): the real runtime, the extension module `tether._core`, and the
 //!   **extension API** re-exported at the crate root: [`Class`], [`ClassDef`], [`add_class`],
 //!   [`Tied`], [`WeakTied`], [`Visit`] (see `docs/extending.md`);
-//! * [`model`] (feature `model`): a model of free-threaded CPython's reference counting, so the
+//! * `model` (feature `model`): a model of free-threaded CPython's reference counting, so the
 //!   adapter's dealloc / free / lookup / reclaim paths run under loom and shuttle.
 //!
 //! `docs/python.md` describes the Python API and what it guarantees.
@@ -29,7 +29,7 @@ pub use py::{CApi, CPYTHON, CPython};
 
 #[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
 pub use py::{
-    class::{Class, ClassDef, add_class, stats},
+    class::{Args, Class, ClassDef, add_class, stats},
     native::Visit,
     tied::{Tied, WeakTied},
 };

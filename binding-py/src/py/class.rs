@@ -241,14 +241,15 @@ impl<'py, T: Class> ClassDef<'py, T> {
         self
     }
 
-    /// Python-side construction: `Class(*args)` extracts `A` (a tuple type such as `(i64,)` or
-    /// `(String, Option<Tied<Node>>)`) from the positional arguments and builds the value.
+    /// Python-side construction: `Class(*args)` extracts `A` (a tuple type such as `()`,
+    /// `(i64,)` or `(String, Option<Tied<Node>>)`, see [`Args`]) from the positional arguments
+    /// and builds the value.
     /// Keyword arguments are refused with `TypeError`; for those, write a `#[pyfunction]`
     /// factory returning `Tied<T>`. Without a constructor the class cannot be instantiated
     /// from Python (`TypeError`).
     pub fn constructor<A, F>(&mut self, f: F) -> &mut Self
     where
-        A: for<'a> FromPyObjectOwned<'a>,
+        A: Args,
         F: Fn(A) -> PyResult<T> + Send + Sync + 'static,
     {
         let name = self.name;
@@ -258,11 +259,7 @@ impl<'py, T: Class> ClassDef<'py, T> {
                     "{name}() takes no keyword arguments"
                 )));
             }
-            let a = args.extract::<A>().map_err(|e| {
-                let e: PyErr = e.into();
-                PyTypeError::new_err(format!("{name}(): {}", e.value(args.py())))
-            })?;
-            f(a)
+            f(A::from_args(name, args)?)
         }));
         self
     }
@@ -432,6 +429,63 @@ impl<'py, T: Class> ClassDef<'py, T> {
         Ok(self)
     }
 }
+
+/// The positional arguments of a constructor: `()`, `(A,)`, `(A, B)`, … up to eight, each
+/// element extracted with PyO3 (`i64`, `String`, `Option<Tied<U>>`, `Vec<f64>`, …).
+pub trait Args: Sized {
+    /// Extracts the arguments of `name(...)`: a wrong count or a wrong type is a `TypeError`
+    /// that says which.
+    fn from_args(name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Self>;
+}
+
+fn arg_count(name: &str, args: &Bound<'_, PyTuple>, n: usize) -> PyResult<()> {
+    if args.len() == n {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{name}() takes {n} positional argument{} ({} given)",
+        if n == 1 { "" } else { "s" },
+        args.len()
+    )))
+}
+
+impl Args for () {
+    fn from_args(name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        arg_count(name, args, 0)
+    }
+}
+
+macro_rules! impl_args {
+    ($n:literal; $($t:ident $i:tt),+) => {
+        impl<$($t),+> Args for ($($t,)+)
+        where
+            $($t: for<'a> FromPyObjectOwned<'a>,)+
+        {
+            fn from_args(name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Self> {
+                arg_count(name, args, $n)?;
+                Ok(($(
+                    args.get_item($i)?.extract::<$t>().map_err(|e| {
+                        let e: PyErr = e.into();
+                        PyTypeError::new_err(format!(
+                            "{name}() argument {}: {}",
+                            $i + 1,
+                            e.value(args.py())
+                        ))
+                    })?,
+                )+))
+            }
+        }
+    };
+}
+
+impl_args!(1; A 0);
+impl_args!(2; A 0, B 1);
+impl_args!(3; A 0, B 1, C 2);
+impl_args!(4; A 0, B 1, C 2, D 3);
+impl_args!(5; A 0, B 1, C 2, D 3, E 4);
+impl_args!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+impl_args!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+impl_args!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
 
 /// `__eq__`'s comparison with the other operand, or `NotImplemented`.
 fn compare<T: Class>(args: &Bound<'_, PyTuple>, f: impl Fn(&T) -> bool) -> PyResult<Py<PyAny>> {

@@ -1,0 +1,139 @@
+//! `exprtree._native._testing`: hooks for the tests of tether's extension API at its edges
+//! (a class registered twice, a native type without a registered class, a panic in a getter or a
+//! method). Not part of the example's API.
+
+use std::collections::BTreeMap;
+
+use pyo3::prelude::*;
+use tether_py::prelude::*;
+
+use crate::Expr;
+
+/// A type that is never registered: handing one to Python must be a clear `TypeError`.
+pub struct Unregistered;
+
+impl Class for Unregistered {
+    const NAME: &'static str = "Unregistered";
+    const MODULE: &'static str = "exprtree._native._testing";
+    fn define(_c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        Ok(())
+    }
+}
+
+/// A class whose getter and method panic.
+pub struct Faulty;
+
+impl Class for Faulty {
+    const NAME: &'static str = "Faulty";
+    const MODULE: &'static str = "exprtree._native._testing";
+    fn define(c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        c.constructor(|(): ()| Ok(Faulty))
+            .getter("boom", |_: &Tied<Faulty>| -> PyResult<i64> {
+                panic!("a getter panicked")
+            })
+            .property(
+                "fine",
+                |_: &Tied<Faulty>| Ok(1),
+                |_: &Tied<Faulty>, _v: i64| -> PyResult<()> { panic!("a setter panicked") },
+            );
+        c.method(wrap_pyfunction!(explode, c.py())?)?;
+        Ok(())
+    }
+}
+
+/// explode(self): panics.
+#[pyfunction]
+fn explode(_this: Tied<Faulty>) -> i64 {
+    panic!("a method panicked")
+}
+
+/// A value whose class name names no registered subclass.
+pub struct Stray;
+
+impl Class for Stray {
+    const NAME: &'static str = "Stray";
+    const MODULE: &'static str = "exprtree._native._testing";
+    fn class_name(&self) -> &'static str {
+        "NotDeclared"
+    }
+    fn define(_c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        Ok(())
+    }
+}
+
+/// unregistered() -> never returns: a native object of a type with no registered class.
+#[pyfunction]
+fn unregistered() -> Tied<Unregistered> {
+    Tied::new(Unregistered)
+}
+
+/// stray() -> never returns: a value of a registered type whose class name is not declared.
+#[pyfunction]
+fn stray() -> Tied<Stray> {
+    Tied::new(Stray)
+}
+
+/// register_expr_again(module): registers `Expr` a second time.
+#[pyfunction]
+fn register_expr_again(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    add_class::<Expr>(m)
+}
+
+/// native_refcount(node) -> int: strong native references to the node (not counting this
+/// call's own).
+#[pyfunction]
+fn native_refcount(node: Tied<Expr>) -> usize {
+    Tied::strong_count(&node) - 1
+}
+
+/// hold(node) -> int, release(key): a native registry holding nodes (as a Rust owner would).
+#[pyfunction]
+fn hold(node: Tied<Expr>) -> u64 {
+    let mut g = held();
+    g.0 += 1;
+    let key = g.0;
+    g.1.insert(key, node);
+    key
+}
+
+/// release(key): drops the registry's reference (KeyError if unknown).
+#[pyfunction]
+fn release(key: u64) -> PyResult<()> {
+    let node = held().1.remove(&key);
+    node.map(drop)
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key))
+}
+
+/// release_on_thread(key): drops it on a new Rust thread that never touched Python.
+#[pyfunction]
+fn release_on_thread(py: Python<'_>, key: u64) -> PyResult<()> {
+    let node = held()
+        .1
+        .remove(&key)
+        .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err(key))?;
+    let t = std::thread::spawn(move || drop(node));
+    py.detach(|| t.join())
+        .map_err(|_| pyo3::exceptions::PyRuntimeError::new_err("the thread panicked"))
+}
+
+type Held = (u64, BTreeMap<u64, Tied<Expr>>);
+static HELD: std::sync::Mutex<Held> = std::sync::Mutex::new((0, BTreeMap::new()));
+
+fn held() -> std::sync::MutexGuard<'static, Held> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `_testing` submodule.
+pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let m = PyModule::new(py, "_testing")?;
+    add_class::<Faulty>(&m)?;
+    add_class::<Stray>(&m)?;
+    m.add_function(wrap_pyfunction!(unregistered, &m)?)?;
+    m.add_function(wrap_pyfunction!(stray, &m)?)?;
+    m.add_function(wrap_pyfunction!(register_expr_again, &m)?)?;
+    m.add_function(wrap_pyfunction!(native_refcount, &m)?)?;
+    m.add_function(wrap_pyfunction!(hold, &m)?)?;
+    m.add_function(wrap_pyfunction!(release, &m)?)?;
+    m.add_function(wrap_pyfunction!(release_on_thread, &m)?)?;
+    Ok(m)
+}

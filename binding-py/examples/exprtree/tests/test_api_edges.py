@@ -1,0 +1,109 @@
+"""tether's extension API at its edges, through exprtree's test hooks: misuse by the binding
+author or the user ends in a clear Python exception, never a crash or a leak."""
+
+import gc
+import threading
+
+import pytest
+
+import exprtree
+from exprtree import _native
+from exprtree._native import _testing as X
+
+
+def counters():
+    gc.collect()
+    s = _native._stats()
+    return {k: s[k] for k in ("native_alive", "wrappers_alive", "wrappers_cached")}
+
+
+def test_a_native_type_with_no_registered_class_is_a_type_error():
+    before = counters()
+    with pytest.raises(TypeError, match="no Python class is registered.*Unregistered"):
+        X.unregistered()
+    assert counters() == before
+
+
+def test_a_value_whose_class_name_is_not_declared_is_a_type_error():
+    before = counters()
+    with pytest.raises(TypeError, match="'NotDeclared'.*ClassDef::subclass"):
+        X.stray()
+    assert counters() == before
+
+
+def test_registering_a_class_twice_is_a_runtime_error():
+    with pytest.raises(RuntimeError, match="exprtree.Expr is already registered"):
+        X.register_expr_again(_native)
+    assert _native.Expr is exprtree.Expr  # the first registration stands
+
+
+def test_a_panic_in_a_getter_setter_or_method_is_a_python_exception():
+    before = counters()
+    f = X.Faulty()
+    # PyO3's PanicException derives from BaseException, not Exception.
+    with pytest.raises(BaseException, match="a getter panicked"):
+        f.boom
+    with pytest.raises(BaseException, match="a setter panicked"):
+        f.fine = 2
+    with pytest.raises(BaseException, match="a method panicked"):
+        f.explode()
+    assert f.fine == 1  # the object is still usable
+    del f
+    assert counters() == before
+
+
+def test_constructor_arguments_are_checked():
+    with pytest.raises(TypeError, match=r"Num\(\) takes 1 positional argument \(0 given\)"):
+        exprtree.Num()
+    with pytest.raises(TypeError, match=r"Num\(\) takes 1 positional argument \(2 given\)"):
+        exprtree.Num(1, 2)
+    with pytest.raises(TypeError, match=r"Num\(\) argument 1"):
+        exprtree.Num("one")
+    with pytest.raises(TypeError, match="no keyword arguments"):
+        exprtree.Num(value=1)
+    with pytest.raises(TypeError, match=r"BinOp\(\) argument 2: .*expected exprtree.Expr"):
+        exprtree.BinOp("+", 1, exprtree.Num(2))
+    with pytest.raises(TypeError, match="takes 0 positional arguments"):
+        X.Faulty(1)
+
+
+def test_a_node_dropped_on_a_rust_thread_frees_everything():
+    before = counters()
+    t = exprtree.parse("a + b * c")
+    right = t.right
+    key = X.hold(right)
+    assert X.native_refcount(right) == 3  # the tree, the wrapper, the registry
+    del t, right
+    gc.collect()
+    X.release_on_thread(key)  # the last reference: dropped where Python never ran
+    assert counters() == before
+    with pytest.raises(KeyError):
+        X.release(key)
+
+
+def test_the_wrapper_survives_natively_and_revives_at_the_same_address():
+    t = exprtree.parse("a + 1")
+    key = X.hold(t.left)
+    first = id(t.left)
+    gc.collect()
+    assert id(t.left) == first
+    X.release(key)
+
+
+def test_concurrent_first_reads_agree_on_one_wrapper():
+    t = exprtree.parse(" + ".join(f"x{i}" for i in range(64)))
+    nodes = []
+    barrier = threading.Barrier(4)
+
+    def reader():
+        barrier.wait()
+        nodes.append([n for n in t.walk()])
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    first = nodes[0]
+    for other in nodes[1:]:
+        assert all(a is b for a, b in zip(first, other))
