@@ -30,6 +30,7 @@ pub use py::{CApi, CPYTHON, CPython};
 #[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
 pub use py::{
     class::{Args, Class, ClassDef, add_class, stats},
+    member::Member,
     native::Visit,
     tied::{Tied, WeakTied},
 };
@@ -37,5 +38,5 @@ pub use py::{
 /// Everything a binding crate needs: `use tether_py::prelude::*;`.
 #[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
 pub mod prelude {
-    pub use crate::{Class, ClassDef, Tied, Visit, WeakTied, add_class};
+    pub use crate::{Class, ClassDef, Member, Tied, Visit, WeakTied, add_class};
 }

@@ -7,7 +7,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{Kind, Raised, Value, new_kind, raise, with_value};
+use super::kind::{Kind, new_kind};
+use super::native::{Raised, Value, raise, with_value};
 use super::types::{self, ARRAY};
 use crate::adapter::PyRef;
 

@@ -22,7 +22,8 @@ use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple, PyType};
 use pyo3::{IntoPyObjectExt, ffi};
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{Meta, NativeValue, Raised, Visit, measure_layout, raise};
+use super::member::{Member, MemberAccess, MemberCheck, member_getset};
+use super::native::{NativeValue, Raised, Visit, measure_layout, no_class};
 use super::tied::{Tied, extract_tied};
 use super::types::{self, leak, patch_subclass};
 use crate::adapter::PyRef;
@@ -71,12 +72,12 @@ pub trait Class: Send + Sync + Sized + 'static {
 
     /// Drops the Python objects the value owns (as PyO3's `__clear__`): the collector found the
     /// wrapper in unreachable garbage.
-    fn clear(&self) {}
+    fn clear(&self, _py: Python<'_>) {}
 }
 
 impl<T: Class> NativeValue for T {
-    fn registered_class_name(&self) -> &'static str {
-        self.class_name()
+    fn registered_class(&self) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
+        registered_class::<T>(self.class_name())
     }
 
     fn traverse_value(&self, visit: &Visit<'_>) -> c_int {
@@ -85,7 +86,8 @@ impl<T: Class> NativeValue for T {
     }
 
     fn clear_value(&self) {
-        self.clear();
+        // SAFETY: tp_clear runs attached.
+        self.clear(unsafe { Python::assume_attached() });
     }
 }
 
@@ -116,28 +118,19 @@ fn registry() -> std::sync::RwLockReadGuard<'static, Vec<Registered>> {
     REGISTRY.read().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The class registered for a native value (for a fresh wrapper); `TypeError` when none is.
-pub fn registered_class(meta: &Meta) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
-    // SAFETY: the vtable belongs to the value `meta` heads.
-    let name = unsafe { (meta.vtable.class_name)(meta) };
-    let type_id = meta.vtable.type_id;
+/// The class registered for `T` under `name` (for a fresh wrapper); `TypeError` when none is.
+fn registered_class<T: Class>(name: &str) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
     if let Some(r) = registry()
         .iter()
-        .find(|r| r.type_id == type_id && r.name == name)
+        .find(|r| r.type_id == TypeId::of::<T>() && r.name == name)
     {
         return Ok(r.ty);
     }
-    Err(raise(
-        // SAFETY: reading an exception type object.
-        unsafe { ffi::PyExc_TypeError },
-        &format!(
-            "no Python class is registered for a {} whose class is '{name}': call \
-             tether_py::add_class::<{}>(module) in the module's init (and declare '{name}' \
-             with ClassDef::subclass if it is a subclass)",
-            (meta.vtable.type_name)(),
-            (meta.vtable.type_name)(),
-        ),
-    ))
+    let rust = core::any::type_name::<T>();
+    Err(no_class(&format!(
+        "a {rust} whose class is '{name}': call tether_py::add_class::<{rust}>(module) in the \
+         module's init (and declare '{name}' with ClassDef::subclass if it is a subclass)"
+    )))
 }
 
 /// The metaclass of every class made here, and of their Python subclasses: forces
@@ -314,6 +307,72 @@ impl<'py, T: Class> ClassDef<'py, T> {
         self
     }
 
+    /// A property stored in a [`Member`] of the value (`project` returns it; it must only borrow,
+    /// and runs with the instance locked against `_move()`). Reading is tether's fastest path
+    /// (as fast as `tether.Object` fields, which are members); assigning stores any Python
+    /// object, a tied object of this extension as a native reference; `del obj.name` unsets it
+    /// (reading an unset member is an `AttributeError`).
+    pub fn member<P>(&mut self, name: &str, project: P) -> &mut Self
+    where
+        P: Fn(&T) -> &Member + Send + Sync + 'static,
+    {
+        self.push_member(name, project, None)
+    }
+
+    /// As [`member`](Self::member), accepting only objects of class `U` (and `None` when
+    /// `nullable`): anything else is a `TypeError` (`Node.left must be Node | None, not int`),
+    /// and the member is unchanged.
+    pub fn member_of<U: Class, P>(&mut self, name: &str, nullable: bool, project: P) -> &mut Self
+    where
+        P: Fn(&T) -> &Member + Send + Sync + 'static,
+    {
+        let what = format!(
+            "{}.{name} must be {}{}",
+            self.name,
+            U::NAME,
+            if nullable { " | None" } else { "" }
+        );
+        let check: MemberCheck = Box::new(move |v: &Bound<'_, PyAny>| {
+            if nullable && v.is_none() {
+                return Ok(());
+            }
+            match extract_tied::<U>(v) {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_instance_of::<PyTypeError>(v.py()) => {
+                    Err(PyTypeError::new_err(format!(
+                        "{what}, not {}",
+                        v.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    )))
+                }
+                Err(e) => Err(e),
+            }
+        });
+        self.push_member(name, project, Some(check))
+    }
+
+    fn push_member<P>(&mut self, name: &str, project: P, check: Option<MemberCheck>) -> &mut Self
+    where
+        P: Fn(&T) -> &Member + Send + Sync + 'static,
+    {
+        let (get, set, closure) = member_getset(MemberAccess::<T, P> {
+            name: name.to_owned(),
+            project,
+            check,
+            _value: PhantomData,
+        });
+        self.getsets.push(GetSet {
+            name: CString::new(name).unwrap_or_else(|_| c"invalid_name".to_owned()),
+            doc: None,
+            get,
+            set: Some(set),
+            closure,
+        });
+        self
+    }
+
     /// Sets the docstring of the property declared last.
     pub fn with_doc(&mut self, doc: &str) -> &mut Self {
         if let Some(g) = self.getsets.last_mut() {
@@ -438,6 +497,18 @@ pub trait Args: Sized {
     fn from_args(name: &str, args: &Bound<'_, PyTuple>) -> PyResult<Self>;
 }
 
+/// An extraction error with `where_` in front of its message: a `TypeError` or `ValueError`
+/// keeps its type; anything else (a moved-from object's `RuntimeError`) is returned unchanged.
+fn in_context(py: Python<'_>, e: PyErr, where_: impl FnOnce() -> String) -> PyErr {
+    if e.is_instance_of::<PyTypeError>(py) {
+        PyTypeError::new_err(format!("{}: {}", where_(), e.value(py)))
+    } else if e.is_instance_of::<pyo3::exceptions::PyValueError>(py) {
+        pyo3::exceptions::PyValueError::new_err(format!("{}: {}", where_(), e.value(py)))
+    } else {
+        e
+    }
+}
+
 fn arg_count(name: &str, args: &Bound<'_, PyTuple>, n: usize) -> PyResult<()> {
     if args.len() == n {
         return Ok(());
@@ -465,12 +536,7 @@ macro_rules! impl_args {
                 arg_count(name, args, $n)?;
                 Ok(($(
                     args.get_item($i)?.extract::<$t>().map_err(|e| {
-                        let e: PyErr = e.into();
-                        PyTypeError::new_err(format!(
-                            "{name}() argument {}: {}",
-                            $i + 1,
-                            e.value(args.py())
-                        ))
+                        in_context(args.py(), e.into(), || format!("{name}() argument {}", $i + 1))
                     })?,
                 )+))
             }
@@ -593,8 +659,7 @@ where
         // SAFETY: `value` is live (borrowed from the caller).
         let value = unsafe { Bound::from_borrowed_ptr(py, value) };
         let v = value.extract::<V>().map_err(|e| {
-            let e: PyErr = e.into();
-            PyTypeError::new_err(format!("{}.{}: {}", access.owner, access.name, e.value(py)))
+            in_context(py, e.into(), || format!("{}.{}", access.owner, access.name))
         })?;
         set(&this, v)?;
         Ok(0)

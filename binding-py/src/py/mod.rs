@@ -4,6 +4,8 @@ mod array;
 mod capi;
 pub mod class;
 mod function;
+mod kind;
+pub mod member;
 mod module;
 pub mod native;
 mod object;

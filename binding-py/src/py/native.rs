@@ -60,10 +60,9 @@ pub struct Meta {
 pub struct NativeVTable {
     /// `TypeId::of::<T>()`: checked before any typed access.
     pub(crate) type_id: TypeId,
-    /// The Rust type's name, for messages.
-    pub(crate) type_name: fn() -> &'static str,
-    /// The name of the registered class the value belongs to (see `Class::class_name`).
-    pub(crate) class_name: unsafe fn(&Meta) -> &'static str,
+    /// The registered class of the value's fresh wrappers (see `Class::class_name`), or a
+    /// raised `TypeError`.
+    pub(crate) class: unsafe fn(&Meta) -> Result<NonNull<ffi::PyTypeObject>, Raised>,
     /// Visits the Python objects the value holds (`tp_traverse`).
     pub(crate) traverse: unsafe fn(&Meta, &Visit<'_>) -> c_int,
     /// Drops the Python objects the value holds (`tp_clear`).
@@ -83,8 +82,8 @@ pub struct Native<T> {
 /// How the Python side sees a native value type: implemented for every [`Class`] and for
 /// tether's own native types.
 pub trait NativeValue: Send + Sync + Sized + 'static {
-    /// The name of the registered class the value belongs to.
-    fn registered_class_name(&self) -> &'static str;
+    /// The registered class of the value's fresh wrappers, or a raised `TypeError`.
+    fn registered_class(&self) -> Result<NonNull<ffi::PyTypeObject>, Raised>;
     /// `tp_traverse` of a wrapper holding the only strong reference to this value.
     fn traverse_value(&self, visit: &Visit<'_>) -> c_int;
     /// `tp_clear` of such a wrapper.
@@ -94,8 +93,7 @@ pub trait NativeValue: Send + Sync + Sized + 'static {
 impl<T: NativeValue> Native<T> {
     const VTABLE: NativeVTable = NativeVTable {
         type_id: TypeId::of::<T>(),
-        type_name: core::any::type_name::<T>,
-        class_name: Self::class_name,
+        class: Self::class,
         traverse: Self::traverse,
         clear: Self::clear,
     };
@@ -130,9 +128,9 @@ impl<T: NativeValue> Native<T> {
         unsafe { &(*core::ptr::from_ref(meta).cast::<Native<T>>()).value }
     }
 
-    unsafe fn class_name(meta: &Meta) -> &'static str {
+    unsafe fn class(meta: &Meta) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
         // SAFETY: the vtable is only ever installed on a `Native<T>`.
-        unsafe { Self::value_of(meta) }.registered_class_name()
+        unsafe { Self::value_of(meta) }.registered_class()
     }
 
     unsafe fn traverse(meta: &Meta, visit: &Visit<'_>) -> c_int {
@@ -241,8 +239,8 @@ pub fn measure_layout() -> Result<(), String> {
 }
 
 impl NativeValue for () {
-    fn registered_class_name(&self) -> &'static str {
-        ""
+    fn registered_class(&self) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
+        Err(no_class("()"))
     }
     fn traverse_value(&self, _visit: &Visit<'_>) -> c_int {
         0
@@ -264,83 +262,13 @@ pub fn meta_of(h: &Handle) -> &Meta {
     unsafe { &*h.as_ptr().as_ptr().cast::<u8>().add(offset).cast::<Meta>() }
 }
 
-/// What a native object of tether's own classes (`tether.Object`, `Array`, `Function`) holds.
-pub enum Kind {
-    /// A `tether.Object`: one cell per declared field.
-    Object(Box<[Field]>),
-    /// A `tether.Array`: immutable elements.
-    Array(Box<[Value]>),
-    /// A `tether.Function`: the Python callable it calls back into.
-    Function(Py),
-}
-
-impl NativeValue for Kind {
-    fn registered_class_name(&self) -> &'static str {
-        // tether's own objects always record their class (see `new_kind`).
-        ""
-    }
-
-    fn traverse_value(&self, visit: &Visit<'_>) -> c_int {
-        match self {
-            Kind::Object(fields) => {
-                for f in fields.iter() {
-                    f.visit(visit);
-                }
-            }
-            Kind::Array(values) => {
-                for v in values.iter() {
-                    if let Value::Py(p) = v {
-                        visit.call_ptr(p.as_ptr().as_ptr());
-                    }
-                }
-            }
-            Kind::Function(f) => visit.call_ptr(f.as_ptr().as_ptr()),
-        }
-        visit.result()
-    }
-
-    fn clear_value(&self) {
-        // Array and Function are immutable: only fields can be cleared (their values are
-        // dropped here, outside every lock; dropping may run arbitrary code).
-        if let Kind::Object(fields) = self {
-            for f in fields.iter() {
-                // SAFETY: tp_clear runs attached.
-                drop(unsafe { f.replace(None) });
-            }
-        }
-    }
-}
-
-impl Drop for Kind {
-    fn drop(&mut self) {
-        // The native references this object holds are released iteratively (see `defer_drop`),
-        // so a long chain of objects does not recurse once per link.
-        let mut children = Vec::new();
-        match self {
-            Kind::Object(fields) => {
-                for f in fields.iter_mut() {
-                    if let Some(Value::Native(h)) = f.take_exclusive() {
-                        children.push(h);
-                    }
-                }
-            }
-            Kind::Array(values) => {
-                for v in core::mem::take(values).into_vec() {
-                    match v {
-                        Value::Native(h) => children.push(h),
-                        Value::Py(p) => drop(p),
-                    }
-                }
-            }
-            Kind::Function(_) => {}
-        }
-        defer_drop(children);
-    }
-}
-
-/// A new native object of one of tether's own classes, with wrapper type `class`.
-pub fn new_kind(class: Py, kind: Kind) -> Handle {
-    Native::new(kind, Some(class)).erase()
+/// The `TypeError` for a native value that has no registered class.
+pub fn no_class(what: &str) -> Raised {
+    raise(
+        // SAFETY: reading an exception type object.
+        unsafe { ffi::PyExc_TypeError },
+        &format!("no Python class is registered for {what}"),
+    )
 }
 
 std::thread_local! {
@@ -351,10 +279,10 @@ std::thread_local! {
     static DRAINING: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
-/// Releases `handles`: at once if no `Native` drop is running further up this thread's stack,
+/// Releases `handles`: at once if no native drop is running further up this thread's stack,
 /// else after it (the outermost drop drains the queue in a loop). Dropping a handle can drop a
 /// `Native`, whose children land here again: the stack stays flat however long the chain.
-fn defer_drop(handles: Vec<Handle>) {
+pub fn release_all(handles: Vec<Handle>) {
     if handles.is_empty() {
         return;
     }
@@ -373,6 +301,18 @@ fn defer_drop(handles: Vec<Handle>) {
         }
     }
     DRAINING.with(|d| d.set(false));
+}
+
+/// Releases one native reference, iteratively as [`release_all`] when it may be the last one (a
+/// `Tied<T>` field of a value dropped by another `Tied<T>`'s drop does not recurse).
+pub fn release(handle: Handle) {
+    // Relaxed: only a hint. Another reference seen means this drop cannot free the value (only
+    // a concurrent drop elsewhere could make ours the last, which then simply recurses once).
+    if handle.header().strong_count() > 1 {
+        drop(handle);
+    } else {
+        release_all(vec![handle]);
+    }
 }
 
 /// A value stored natively: a native reference for a tied object, a Python reference otherwise.
@@ -509,117 +449,13 @@ pub unsafe fn wrap(h: &Handle) -> Result<*mut ffi::PyObject, Raised> {
     let meta = meta_of(h);
     let class = || match &meta.class {
         Some(c) => Ok(c.as_ptr().cast::<ffi::PyTypeObject>()),
-        None => super::class::registered_class(meta).map_err(|Raised| AllocFailed),
+        // SAFETY: the vtable belongs to the value `meta` heads.
+        None => unsafe { (meta.vtable.class)(meta) }.map_err(|Raised| AllocFailed),
     };
     // SAFETY: attached (caller); the class is kept alive by the object or the registry.
     match unsafe { CPYTHON.wrap_with(h, class) } {
         Ok((o, _)) => Ok(o.as_ptr()),
         Err(_) => Err(Raised),
-    }
-}
-
-/// One field of a `tether.Object`.
-///
-/// With a GIL, every access happens with the GIL held (or exclusively, when the object is
-/// dropped), so the cell needs no lock. Free-threaded, a reader clones and a writer swaps under a
-/// small mutex whose critical sections never block, allocate or run Python code.
-pub struct Field {
-    #[cfg(not(Py_GIL_DISABLED))]
-    cell: core::cell::UnsafeCell<Option<Value>>,
-    #[cfg(Py_GIL_DISABLED)]
-    cell: std::sync::Mutex<Option<Value>>,
-}
-
-// SAFETY: GIL builds: shared access only happens with the GIL held (see above), which
-// serialises it. Free-threaded builds: the cell is a mutex.
-#[cfg(not(Py_GIL_DISABLED))]
-unsafe impl Sync for Field {}
-
-impl Field {
-    /// An unset field.
-    pub fn empty() -> Self {
-        Self {
-            #[cfg(not(Py_GIL_DISABLED))]
-            cell: core::cell::UnsafeCell::new(None),
-            #[cfg(Py_GIL_DISABLED)]
-            cell: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// Visits the Python object the field holds, if any (`tp_traverse`: the collector stopped
-    /// the world, or holds the GIL, so nobody writes the cell meanwhile; free-threaded, a cell
-    /// that is locked anyway is skipped, which can only keep garbage alive, never free a live
-    /// object).
-    pub fn visit(&self, visit: &Visit<'_>) {
-        #[cfg(not(Py_GIL_DISABLED))]
-        // SAFETY: the GIL serialises every access to the cell; nothing here runs Python code.
-        let cell = unsafe { &*self.cell.get() };
-        #[cfg(Py_GIL_DISABLED)]
-        let Ok(cell) = self.cell.try_lock() else {
-            return;
-        };
-        if let Some(Value::Py(p)) = cell.as_ref() {
-            visit.call_ptr(p.as_ptr().as_ptr());
-        }
-    }
-
-    /// Takes the value out of a field nobody else can reach (the object is being dropped).
-    pub fn take_exclusive(&mut self) -> Option<Value> {
-        #[cfg(not(Py_GIL_DISABLED))]
-        let v = self.cell.get_mut().take();
-        #[cfg(Py_GIL_DISABLED)]
-        let v = self
-            .cell
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        v
-    }
-
-    /// Reads the field: its Python object, or the native reference to wrap.
-    ///
-    /// # Safety
-    ///
-    /// The calling thread is attached, and serialised with `_move()` of the wrapper the field
-    /// was reached through (see [`with_native`]).
-    pub unsafe fn read(&self) -> Read {
-        #[cfg(not(Py_GIL_DISABLED))]
-        // SAFETY: the GIL serialises every access to the cell, and `Value::read` keeps it (see
-        // there); attached (caller).
-        unsafe {
-            match &*self.cell.get() {
-                None => Read::Unset,
-                Some(v) => v.read(),
-            }
-        }
-        #[cfg(Py_GIL_DISABLED)]
-        {
-            let cell = self.cell.lock().unwrap_or_else(|e| e.into_inner());
-            match cell.as_ref() {
-                None => Read::Unset,
-                // SAFETY: attached (caller).
-                Some(v) => unsafe { v.read() },
-            }
-        }
-    }
-
-    /// Replaces the value, returning the previous one; the caller drops it (outside any lock:
-    /// dropping may run arbitrary code).
-    ///
-    /// # Safety
-    ///
-    /// The calling thread is attached.
-    pub unsafe fn replace(&self, value: Option<Value>) -> Option<Value> {
-        #[cfg(not(Py_GIL_DISABLED))]
-        // SAFETY: the GIL serialises every access; nothing here runs Python code.
-        unsafe {
-            core::ptr::replace(self.cell.get(), value)
-        }
-        #[cfg(Py_GIL_DISABLED)]
-        {
-            let mut cell = self.cell.lock().unwrap_or_else(|e| e.into_inner());
-            core::mem::replace(&mut *cell, value)
-        }
     }
 }
 

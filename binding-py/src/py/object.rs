@@ -16,9 +16,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{
-    Field, Kind, Py as PyOwned, Raised, Read, Value, new_kind, raise, type_name, with_value,
-};
+use super::kind::{Kind, new_kind};
+use super::member::{Member, MemberAccess, MemberCheck, member_getset, projection};
+use super::native::{Py as PyOwned, Raised, Value, raise, type_name, with_value};
 use super::types::{self, OBJECT_BASE};
 use crate::adapter::PyRef;
 
@@ -186,38 +186,6 @@ fn spec_from(out: &Bound<'_, PyAny>) -> PyResult<Option<Spec>> {
     }))
 }
 
-/// Field read (`getset` getter): the canonical wrapper for a native reference, the object
-/// itself for a Python reference.
-unsafe extern "C" fn field_get(o: *mut ffi::PyObject, closure: *mut c_void) -> *mut ffi::PyObject {
-    // SAFETY: the closure is the field's leaked FieldDef.
-    let def = unsafe { &*closure.cast::<FieldDef>() };
-    // SAFETY: getset_get checked that `o` is an instance of the declaring class; attached.
-    let read = unsafe {
-        with_value(o, |_, native: &Kind| match native {
-            Kind::Object(fields) => fields.get(def.index).map_or(Read::Unset, |f| f.read()),
-            _ => Read::Unset,
-        })
-    };
-    // SAFETY: attached.
-    let out = read.and_then(|r| unsafe { r.finish() });
-    match out {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            raise(
-                // SAFETY: reading an exception type object.
-                unsafe { ffi::PyExc_AttributeError },
-                &format!(
-                    "'{}' object has no attribute '{}' (the field is not set)",
-                    type_name(o),
-                    def.name
-                ),
-            );
-            ptr::null_mut()
-        }
-        Err(Raised) => ptr::null_mut(),
-    }
-}
-
 /// Stores `value` (already checked) into field `def` of wrapper `o`.
 ///
 /// # Safety
@@ -225,38 +193,20 @@ unsafe extern "C" fn field_get(o: *mut ffi::PyObject, closure: *mut c_void) -> *
 /// `o` is a live instance of the declaring class; attached.
 unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> Result<(), Raised> {
     // SAFETY: caller.
-    let old = unsafe {
-        with_value(o, |_, native: &Kind| match native {
-            Kind::Object(fields) => fields.get(def.index).map(|f| f.replace(value)),
-            _ => None,
-        })
-    }?;
+    let old = unsafe { with_value(o, |_, kind: &Kind| field_of(kind, def.index).replace(value)) }?;
     // Dropped here, outside every lock: may run arbitrary code.
     drop(old);
     Ok(())
 }
 
-/// Field write (`getset` setter).
-unsafe extern "C" fn field_set(
-    o: *mut ffi::PyObject,
-    value: *mut ffi::PyObject,
-    closure: *mut c_void,
-) -> c_int {
-    // SAFETY: the closure is the field's leaked FieldDef.
-    let def = unsafe { &*closure.cast::<FieldDef>() };
-    // SAFETY: `o` is an instance of the declaring class, `value` live or null; attached.
-    let result = unsafe {
-        if value.is_null() {
-            store(o, def, None)
-        } else {
-            check(def, value)
-                .and_then(|()| Value::from_py(value))
-                .and_then(|v| store(o, def, Some(v)))
-        }
-    };
-    match result {
-        Ok(()) => 0,
-        Err(Raised) => -1,
+/// The member holding field `index` of a `tether.Object`'s native value (an unset one for an
+/// index the value does not have: a wrapper whose `__class__` was changed to a class with more
+/// fields reads them as unset).
+fn field_of(kind: &Kind, index: usize) -> &Member {
+    static NONE: Member = Member::new();
+    match kind {
+        Kind::Object(fields) => fields.get(index).unwrap_or(&NONE),
+        _ => &NONE,
     }
 }
 
@@ -279,7 +229,7 @@ unsafe extern "C" fn object_new(
     // SAFETY: a registered class has our slots (register_class patched them).
     debug_assert!(unsafe { types::is_tied(ty) });
     let fields = (0..schema.get().fields.len())
-        .map(|_| Field::empty())
+        .map(|_| Member::new())
         .collect();
     // SAFETY: `ty` is live; attached.
     let class = unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast())) };
@@ -494,12 +444,24 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
         });
         let cname = CString::new(name_s.clone())
             .map_err(|_| PyTypeError::new_err("field names cannot contain NUL"))?;
+        // The same member property every extension class uses, projecting this field.
+        let index = def.index;
+        let field_check: MemberCheck = Box::new(move |v: &Bound<'_, PyAny>| {
+            // SAFETY: `v` is live; attached (we hold a `Bound`).
+            unsafe { self::check(def, v.as_ptr()) }.map_err(|Raised| PyErr::fetch(v.py()))
+        });
+        let (get, set, closure) = member_getset(MemberAccess {
+            name: name_s.clone(),
+            project: projection(move |kind: &Kind| field_of(kind, index)),
+            check: Some(field_check),
+            _value: core::marker::PhantomData,
+        });
         let getset = types::leak(ffi::PyGetSetDef {
             name: cname.into_raw(),
-            get: Some(field_get),
-            set: Some(field_set),
+            get: Some(get),
+            set: Some(set),
             doc: ptr::null(),
-            closure: ptr::from_ref(def).cast_mut().cast(),
+            closure,
         });
         // SAFETY: attached; `ty` is live; the getset def lives forever.
         let descr = unsafe { ffi::PyDescr_NewGetSet(ty, getset) };

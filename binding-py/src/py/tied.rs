@@ -3,6 +3,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ops::Deref;
 
 use binding_core::WeakRef;
@@ -12,7 +13,7 @@ use pyo3::{Borrowed, ffi};
 
 use super::capi::CPython;
 use super::class::Class;
-use super::native::{Handle, Native, Raised, meta_of, type_name, wrap};
+use super::native::{Handle, Native, Raised, meta_of, release, type_name, wrap};
 use super::types::{handle_of, is_tied};
 
 /// A strong reference to a native object holding a `T`: what native code holds, and what
@@ -31,8 +32,9 @@ use super::types::{handle_of, is_tied};
 /// `Tied<T>` derefs to `&T`: mutation goes through `T`'s own interior mutability (a `Mutex`, an
 /// atomic, …), which is what makes `tree.left.value = 3` change the node `tree.left` is.
 pub struct Tied<T: Class> {
-    /// Invariant: the object is a `Native<T>`.
-    handle: Handle,
+    /// Invariant: the object is a `Native<T>`. Released in `Drop` (iteratively: a long chain of
+    /// `Tied` values drops without recursing once per link).
+    handle: ManuallyDrop<Handle>,
     _value: PhantomData<T>,
 }
 
@@ -41,7 +43,7 @@ impl<T: Class> Tied<T> {
     /// value).
     pub fn new(value: T) -> Self {
         Self {
-            handle: Native::new(value, None).erase(),
+            handle: ManuallyDrop::new(Native::new(value, None).erase()),
             _value: PhantomData,
         }
     }
@@ -49,7 +51,7 @@ impl<T: Class> Tied<T> {
     /// A new native object whose wrappers have class `class` (a Python subclass of `T`'s class).
     pub(crate) fn with_class(value: T, class: Option<super::native::Py>) -> Self {
         Self {
-            handle: Native::new(value, class).erase(),
+            handle: ManuallyDrop::new(Native::new(value, class).erase()),
             _value: PhantomData,
         }
     }
@@ -58,9 +60,16 @@ impl<T: Class> Tied<T> {
     pub(crate) fn from_handle(handle: Handle) -> Option<Self> {
         meta_of(&handle).downcast::<T>()?;
         Some(Self {
-            handle,
+            handle: ManuallyDrop::new(handle),
             _value: PhantomData,
         })
+    }
+
+    /// Gives up the typed handle.
+    pub(crate) fn into_handle(self) -> Handle {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the handle is taken exactly once.
+        unsafe { ManuallyDrop::take(&mut this.handle) }
     }
 
     /// A weak reference: does not keep the value alive (parent back-references in a tree).
@@ -110,10 +119,17 @@ impl<T: Class> Deref for Tied<T> {
     }
 }
 
+impl<T: Class> Drop for Tied<T> {
+    fn drop(&mut self) {
+        // SAFETY: dropped once; the field is not used after this.
+        release(unsafe { ManuallyDrop::take(&mut self.handle) });
+    }
+}
+
 impl<T: Class> Clone for Tied<T> {
     fn clone(&self) -> Self {
         Self {
-            handle: self.handle.clone(),
+            handle: ManuallyDrop::new((*self.handle).clone()),
             _value: PhantomData,
         }
     }
@@ -149,7 +165,7 @@ impl<T: Class> WeakTied<T> {
     /// A strong reference, unless the native object is gone.
     pub fn upgrade(&self) -> Option<Tied<T>> {
         self.weak.upgrade().map(|handle| Tied {
-            handle,
+            handle: ManuallyDrop::new(handle),
             _value: PhantomData,
         })
     }

@@ -92,6 +92,12 @@ pub unsafe extern "C" fn tether_traverse(
     };
     // SAFETY: CPython's visitor for this traversal.
     let v = unsafe { Visit::new(visit, arg) };
+    // The class the native object records (a Python subclass, or a `tether.Object` class) is one
+    // of the references the native value owns: a class whose attributes hold the object is a
+    // cycle too.
+    if let Some(class) = &meta.class {
+        v.call_ptr(class.as_ptr().as_ptr());
+    }
     // SAFETY: the vtable belongs to the native value `meta` heads.
     unsafe { (meta.vtable.traverse)(meta, &v) }
 }

@@ -74,3 +74,19 @@ def test_a_live_wrapper_is_tracked_and_a_revived_one_too():
     gc.collect()
     assert id(parent.next) == i
     assert gc.is_tracked(parent.next)
+
+
+def test_a_class_holding_its_own_instance_is_collected(quiet_stats):
+    import weakref
+
+    def make():
+        class Local(tether.Object):
+            value: int = 0
+
+        Local.zero = Local(0)  # the class refers to its instance, whose native object to it
+        return weakref.ref(Local)
+
+    refs = [make() for _ in range(50)]
+    gc.collect()
+    assert all(r() is None for r in refs), "a class kept alive by its own instance"
+    assert_balanced(quiet_stats)

@@ -47,6 +47,43 @@ fn explode(_this: Tied<Faulty>) -> i64 {
     panic!("a method panicked")
 }
 
+/// A box with two members: `item` (any object) and `node` (an `Expr` or `None`).
+pub struct Holder {
+    item: Member,
+    node: Member,
+}
+
+impl Class for Holder {
+    const NAME: &'static str = "Holder";
+    const MODULE: &'static str = "exprtree._native._testing";
+    fn define(c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        c.constructor(|(): ()| {
+            Ok(Holder {
+                item: Member::new(),
+                node: Member::new(),
+            })
+        })
+        .member("item", |h: &Holder| &h.item)
+        .member_of::<Expr, _>("node", true, |h: &Holder| &h.node);
+        c.method(wrap_pyfunction!(node_from_rust, c.py())?)?;
+        Ok(())
+    }
+    fn traverse(&self, visit: &Visit<'_>) {
+        self.item.traverse(visit);
+        self.node.traverse(visit);
+    }
+    fn clear(&self, py: Python<'_>) {
+        self.item.clear(py);
+        self.node.clear(py);
+    }
+}
+
+/// node_from_rust(self) -> Expr | None: the `node` member read on the Rust side.
+#[pyfunction]
+fn node_from_rust(py: Python<'_>, this: Tied<Holder>) -> Option<Tied<Expr>> {
+    this.node.get_tied::<Expr>(py)
+}
+
 /// A value whose class name names no registered subclass.
 pub struct Stray;
 
@@ -128,6 +165,7 @@ pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let m = PyModule::new(py, "_testing")?;
     add_class::<Faulty>(&m)?;
     add_class::<Stray>(&m)?;
+    add_class::<Holder>(&m)?;
     m.add_function(wrap_pyfunction!(unregistered, &m)?)?;
     m.add_function(wrap_pyfunction!(stray, &m)?)?;
     m.add_function(wrap_pyfunction!(register_expr_again, &m)?)?;

@@ -107,3 +107,45 @@ def test_concurrent_first_reads_agree_on_one_wrapper():
     first = nodes[0]
     for other in nodes[1:]:
         assert all(a is b for a, b in zip(first, other))
+
+
+def test_members_keep_identity_check_types_and_unset():
+    before = counters()
+    h = X.Holder()
+    with pytest.raises(AttributeError, match="'Holder' object has no attribute 'item'"):
+        h.item
+    t = exprtree.parse("a + b")
+    h.node = t.left
+    assert h.node is t.left
+    assert h.node_from_rust() is t.left  # the Rust side reads the same native object
+    with pytest.raises(TypeError, match=r"Holder.node must be Expr \| None, not int"):
+        h.node = 3
+    assert h.node is t.left  # unchanged
+    h.node = None
+    assert h.node is None and h.node_from_rust() is None
+    payload = object()
+    h.item = payload
+    assert h.item is payload
+    del h.item
+    with pytest.raises(AttributeError):
+        h.item
+    del h, t
+    assert counters() == before
+
+
+def test_a_member_keeps_a_node_alive_natively_and_its_wrapper_revives_in_place():
+    h = X.Holder()
+    h.node = exprtree.Num(7)
+    first = id(h.node)
+    gc.collect()
+    assert id(h.node) == first
+    assert h.node.value == 7
+
+
+def test_a_cycle_through_a_member_is_collected():
+    before = counters()
+    for _ in range(500):
+        h = X.Holder()
+        h.item = [h]
+    del h
+    assert counters() == before
