@@ -115,12 +115,13 @@ def _own_annotations(cls: type) -> dict[str, object]:
     return dict(cls.__dict__.get("__annotations__", {}))
 
 
-class _ObjectMeta(type):
+class _ObjectMeta(_core.TiedType):
     """Metaclass of ``tether.Object``: turns annotations into natively stored fields.
 
-    Every class gets ``__slots__ = ()`` (no ``__dict__``: instances all have the one wrapper
-    layout, so a dead wrapper's memory can be revived in place), and the native side installs
-    the wrapper lifecycle and one descriptor per field.
+    ``TiedType`` (the metaclass of every tied class, extension classes included) gives every
+    class ``__slots__ = ()`` (no ``__dict__``: instances all have the one wrapper layout, so a
+    dead wrapper's memory can be revived in place) and installs the wrapper lifecycle; this adds
+    one member descriptor per field.
     """
 
     def __new__(mcls, name, bases, namespace, **kwargs):
@@ -129,8 +130,6 @@ class _ObjectMeta(type):
                 f"{name}: tether.Object subclasses cannot declare __slots__; declare fields "
                 "as annotations (they are stored natively)"
             )
-        namespace = dict(namespace)
-        namespace["__slots__"] = ()
         cls = super().__new__(mcls, name, bases, namespace, **kwargs)
         tied = [b for b in cls.__mro__[1:] if "__tether_schema__" in b.__dict__]
         if tied:

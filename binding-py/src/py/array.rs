@@ -7,9 +7,9 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::capi::{CApi, CPYTHON};
-use super::kind::{Kind, new_kind};
-use super::native::{Raised, Value, raise, with_value};
-use super::types::{self, ARRAY};
+use super::class::{Class, ClassDef};
+use super::kind::{Items, new_native};
+use super::native::{Raised, Value, Visit, raise, with_value};
 use crate::adapter::PyRef;
 
 /// `Array(iterable=())`.
@@ -41,7 +41,7 @@ unsafe extern "C" fn array_new(
             }
         };
         let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
-        let handle = new_kind(class, Kind::Array(values.into_boxed_slice()));
+        let handle = new_native(class, Items(values.into_boxed_slice()));
         match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
             Ok(o) => o.as_ptr(),
             Err(_) => ptr::null_mut(),
@@ -87,12 +87,7 @@ unsafe fn collect(iterable: *mut ffi::PyObject) -> Result<Vec<Value>, Raised> {
 
 fn len_of(o: *mut ffi::PyObject) -> Result<usize, Raised> {
     // SAFETY: `o` is a live Array (slot of the Array type); attached.
-    unsafe {
-        with_value(o, |_, n: &Kind| match n {
-            Kind::Array(v) => v.len(),
-            _ => 0,
-        })
-    }
+    unsafe { with_value(o, |_, items: &Items| items.0.len()) }
 }
 
 unsafe extern "C" fn array_len(o: *mut ffi::PyObject) -> ffi::Py_ssize_t {
@@ -107,12 +102,11 @@ unsafe extern "C" fn array_len(o: *mut ffi::PyObject) -> ffi::Py_ssize_t {
 fn item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     // SAFETY: `o` is a live Array; attached.
     let v = unsafe {
-        with_value(o, |_, n: &Kind| match n {
-            Kind::Array(v) => usize::try_from(i)
+        with_value(o, |_, items: &Items| {
+            usize::try_from(i)
                 .ok()
-                .and_then(|i| v.get(i))
-                .map(|v| v.clone_value()),
-            _ => None,
+                .and_then(|i| items.0.get(i))
+                .map(|v| v.clone_value())
         })
     };
     match v {
@@ -148,17 +142,16 @@ unsafe extern "C" fn array_subscript(
                 return ptr::null_mut();
             }
             let len = ffi::PySlice_AdjustIndices(n, &mut start, &mut stop, step);
-            let picked = with_value(o, |_, nat: &Kind| match nat {
-                Kind::Array(v) => (0..len)
-                    .map(|k| v[(start + k * step) as usize].clone_value())
-                    .collect::<Vec<_>>(),
-                _ => Vec::new(),
+            let picked = with_value(o, |_, items: &Items| {
+                (0..len)
+                    .map(|k| items.0[(start + k * step) as usize].clone_value())
+                    .collect::<Vec<_>>()
             });
             let Ok(picked) = picked else {
                 return ptr::null_mut();
             };
             let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ffi::Py_TYPE(o).cast()));
-            let handle = new_kind(class, Kind::Array(picked.into_boxed_slice()));
+            let handle = new_native(class, Items(picked.into_boxed_slice()));
             return match CPYTHON.construct(NonNull::new_unchecked(ffi::Py_TYPE(o)), handle) {
                 Ok(o) => o.as_ptr(),
                 Err(_) => ptr::null_mut(),
@@ -189,49 +182,43 @@ unsafe extern "C" fn array_subscript(
     }
 }
 
-/// `Array.__reduce__`: `(Array, (list(self),))`.
-unsafe extern "C" fn array_reduce(
-    o: *mut ffi::PyObject,
-    _unused: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: attached; `o` is a live Array.
-    unsafe {
-        let list = ffi::PySequence_List(o);
-        if list.is_null() {
-            return ptr::null_mut();
-        }
-        let args = ffi::PyTuple_Pack(1, list);
-        ffi::Py_DECREF(list);
-        if args.is_null() {
-            return ptr::null_mut();
-        }
-        let out = ffi::PyTuple_Pack(2, ffi::Py_TYPE(o).cast::<ffi::PyObject>(), args);
-        ffi::Py_DECREF(args);
-        out
+/// `Array.__reduce__`: `(type(self), (list(self),))`.
+#[pyfunction]
+#[pyo3(name = "__reduce__")]
+fn array_reduce<'py>(
+    this: &Bound<'py, PyAny>,
+) -> PyResult<(
+    Bound<'py, pyo3::types::PyType>,
+    (Bound<'py, pyo3::types::PyList>,),
+)> {
+    let items = pyo3::types::PyList::empty(this.py());
+    for item in this.try_iter()? {
+        items.append(item?)?;
     }
+    Ok((this.get_type(), (items,)))
 }
 
-/// Creates `tether.Array`.
-pub fn make_array(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
-    let methods = types::wrapper_methods(Some(array_reduce));
-    let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
-    let slots = vec![
-        slot(ffi::Py_tp_new, array_new as *mut c_void),
-        slot(ffi::Py_sq_length, array_len as *mut c_void),
-        slot(ffi::Py_mp_length, array_len as *mut c_void),
-        slot(ffi::Py_sq_item, array_item as *mut c_void),
-        slot(ffi::Py_mp_subscript, array_subscript as *mut c_void),
-        slot(ffi::Py_tp_methods, methods.cast()),
-        slot(
-            ffi::Py_tp_doc,
-            c"Array(iterable=()) -> an immutable native sequence; arr[i] is arr[i]".as_ptr()
-                as *mut c_void,
-        ),
-    ];
-    // SAFETY: attached; the slots fit the wrapper layout.
-    let ty =
-        unsafe { types::make_type::<Kind>(c"tether.Array", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots) }
-            .map_err(|_| PyErr::fetch(py))?;
-    ARRAY.set(ty);
-    Ok(ty)
+/// `tether.Array`: registered like any extension class, its sequence protocol as raw slots.
+impl Class for Items {
+    const NAME: &'static str = "Array";
+    const MODULE: &'static str = "tether";
+    const DOC: &'static str =
+        "Array(iterable=()) -> an immutable native sequence; arr[i] is arr[i]";
+
+    fn define(c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        // SAFETY: each function has the slot's signature and works on wrappers of `Items`.
+        unsafe {
+            c.slot(ffi::Py_tp_new, array_new as *mut c_void)
+                .slot(ffi::Py_sq_length, array_len as *mut c_void)
+                .slot(ffi::Py_mp_length, array_len as *mut c_void)
+                .slot(ffi::Py_sq_item, array_item as *mut c_void)
+                .slot(ffi::Py_mp_subscript, array_subscript as *mut c_void);
+        }
+        c.method(wrap_pyfunction!(array_reduce, c.py())?)?;
+        Ok(())
+    }
+
+    fn traverse(&self, visit: &Visit<'_>) {
+        self.visit(visit);
+    }
 }

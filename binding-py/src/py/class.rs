@@ -162,7 +162,7 @@ fn _patch(cls: &Bound<'_, PyType>) -> PyResult<()> {
     unsafe { patch_subclass(cls.as_ptr().cast()) }.map_err(|Raised| PyErr::fetch(cls.py()))
 }
 
-fn metaclass(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
+pub(crate) fn metaclass(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
     if let Some(m) = METACLASS.get() {
         return Ok(m);
     }
@@ -205,6 +205,7 @@ pub struct ClassDef<'py, T: Class> {
     getsets: Vec<GetSet>,
     attrs: Vec<(String, Py<PyAny>)>,
     constructor: Option<Box<Constructor<T>>>,
+    slots: Vec<ffi::PyType_Slot>,
     subclasses: Vec<ClassDef<'py, T>>,
     _value: PhantomData<T>,
 }
@@ -218,6 +219,7 @@ impl<'py, T: Class> ClassDef<'py, T> {
             getsets: Vec::new(),
             attrs: Vec::new(),
             constructor: None,
+            slots: Vec::new(),
             subclasses: Vec::new(),
             _value: PhantomData,
         }
@@ -471,6 +473,21 @@ impl<'py, T: Class> ClassDef<'py, T> {
         self.attrs
             .push((name.to_string_lossy().into_owned(), m.unbind()));
         Ok(self)
+    }
+
+    /// A raw CPython type slot on the class's C base (`Py_tp_new`, `Py_sq_item`, `Py_tp_call`,
+    /// …), replacing tether's own for the same slot. The low-level layer under the builder
+    /// (tether's `Array` and `Function` use it); the lifecycle slots (`tp_alloc`, `tp_dealloc`,
+    /// `tp_free`, `tp_traverse`, `tp_clear`) cannot be replaced. Only on the top class.
+    ///
+    /// # Safety
+    ///
+    /// `pfunc` is a valid function for `slot` on instances laid out as tether wrappers whose
+    /// native objects hold a `T` (reach the value with the crate's own accessors); it must not
+    /// unwind.
+    pub unsafe fn slot(&mut self, slot: c_int, pfunc: *mut c_void) -> &mut Self {
+        self.slots.push(ffi::PyType_Slot { slot, pfunc });
+        self
     }
 
     /// A registered subclass of this class, for a Rust type hierarchy: values whose
@@ -762,11 +779,28 @@ pub fn add_class<T: Class>(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The C base: the wrapper layout and lifecycle, `tp_new`/`tp_init`, `_move`, `__class__`.
     let methods = types::wrapper_methods(None);
     let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
-    let slots = vec![
+    let mut slots = vec![
         slot(ffi::Py_tp_new, tied_new::<T> as *mut c_void),
         slot(ffi::Py_tp_init, tied_init as *mut c_void),
         slot(ffi::Py_tp_methods, methods.cast()),
     ];
+    let lifecycle = [
+        ffi::Py_tp_alloc,
+        ffi::Py_tp_dealloc,
+        ffi::Py_tp_free,
+        ffi::Py_tp_traverse,
+        ffi::Py_tp_clear,
+    ];
+    for raw in core::mem::take(&mut def.slots) {
+        if lifecycle.contains(&raw.slot) {
+            return Err(PyTypeError::new_err(format!(
+                "{}: the wrapper lifecycle slots cannot be replaced",
+                T::NAME
+            )));
+        }
+        slots.retain(|s| s.slot != raw.slot);
+        slots.push(raw);
+    }
     let base_name = CString::new(format!("{}._{}Native", T::MODULE, T::NAME))
         .map_err(|_| PyTypeError::new_err("class and module names cannot contain NUL"))?;
     // SAFETY: attached; the slots fit the wrapper layout.

@@ -9,9 +9,9 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use super::capi::{CApi, CPYTHON};
-use super::kind::{Kind, new_kind};
-use super::native::{Raised, Value, raise, with_value};
-use super::types::{self, FUNCTION};
+use super::class::{Class, ClassDef};
+use super::kind::{Target, new_native};
+use super::native::{Raised, Value, Visit, raise, with_value};
 use crate::adapter::PyRef;
 
 /// A new `Function` wrapping `callable` (borrowed).
@@ -37,7 +37,7 @@ pub unsafe fn new_function(
         }
         let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
         let target = PyRef::from_borrowed(CApi, NonNull::new_unchecked(callable));
-        let handle = new_kind(class, Kind::Function(target));
+        let handle = new_native(class, Target(target));
         match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
             Ok(o) => o.as_ptr(),
             Err(_) => ptr::null_mut(),
@@ -143,13 +143,8 @@ unsafe extern "C" fn function_call(
 ) -> *mut ffi::PyObject {
     // SAFETY: attached; `o` is a live Function; `args` a tuple, `kwds` a dict or null.
     unsafe {
-        let target = with_value(o, |_, n: &Kind| match n {
-            Kind::Function(f) => Some(f.clone_ref()),
-            _ => None,
-        });
-        let target = match target {
-            Ok(Some(t)) => t,
-            Ok(None) => return ptr::null_mut(),
+        let target = match with_value(o, |_, t: &Target| t.0.clone_ref()) {
+            Ok(t) => t,
             Err(Raised) => return ptr::null_mut(),
         };
         let Ok(args) = round_trip_tuple(args) else {
@@ -181,48 +176,38 @@ unsafe extern "C" fn function_call(
 }
 
 /// `Function.__reduce__`: `(tether.function, (callable,))` (the callable must be picklable).
-unsafe extern "C" fn function_reduce(
-    o: *mut ffi::PyObject,
-    _unused: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    // SAFETY: attached; `o` is a live Function.
-    unsafe {
-        let target = with_value(o, |_, n: &Kind| match n {
-            Kind::Function(f) => Some(f.clone_ref()),
-            _ => None,
-        });
-        let Ok(Some(target)) = target else {
-            return ptr::null_mut();
-        };
-        let args = ffi::PyTuple_Pack(1, target.as_ptr().as_ptr());
-        if args.is_null() {
-            return ptr::null_mut();
-        }
-        let out = ffi::PyTuple_Pack(2, ffi::Py_TYPE(o).cast::<ffi::PyObject>(), args);
-        ffi::Py_DECREF(args);
-        out
-    }
+#[pyfunction]
+#[pyo3(name = "__reduce__")]
+fn function_reduce<'py>(
+    this: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, pyo3::types::PyType>, (Bound<'py, PyAny>,))> {
+    let py = this.py();
+    // SAFETY: attached; `this` is live.
+    let target = unsafe { with_value(this.as_ptr(), |_, t: &Target| t.0.clone_ref()) }
+        .map_err(|Raised| PyErr::fetch(py))?;
+    // SAFETY: a new reference we own (`into_ptr` gives it up).
+    let target = unsafe { Bound::from_owned_ptr(py, target.into_ptr().as_ptr()) };
+    Ok((this.get_type(), (target,)))
 }
 
-/// Creates `tether.Function`.
-pub fn make_function(py: Python<'_>) -> PyResult<*mut ffi::PyTypeObject> {
-    let methods = types::wrapper_methods(Some(function_reduce));
-    let slot = |slot, pfunc: *mut c_void| ffi::PyType_Slot { slot, pfunc };
-    let slots = vec![
-        slot(ffi::Py_tp_new, function_new as *mut c_void),
-        slot(ffi::Py_tp_call, function_call as *mut c_void),
-        slot(ffi::Py_tp_methods, methods.cast()),
-        slot(
-            ffi::Py_tp_doc,
-            c"Function(callable) -> a native function object calling back into Python".as_ptr()
-                as *mut c_void,
-        ),
-    ];
-    // SAFETY: attached; the slots fit the wrapper layout.
-    let ty = unsafe {
-        types::make_type::<Kind>(c"tether.Function", ffi::Py_TPFLAGS_IMMUTABLETYPE, slots)
+/// `tether.Function`: registered like any extension class, `__call__` as a raw slot.
+impl Class for Target {
+    const NAME: &'static str = "Function";
+    const MODULE: &'static str = "tether";
+    const DOC: &'static str =
+        "Function(callable) -> a native function object calling back into Python";
+
+    fn define(c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        // SAFETY: each function has the slot's signature and works on wrappers of `Target`.
+        unsafe {
+            c.slot(ffi::Py_tp_new, function_new as *mut c_void)
+                .slot(ffi::Py_tp_call, function_call as *mut c_void);
+        }
+        c.method(wrap_pyfunction!(function_reduce, c.py())?)?;
+        Ok(())
     }
-    .map_err(|_| PyErr::fetch(py))?;
-    FUNCTION.set(ty);
-    Ok(ty)
+
+    fn traverse(&self, visit: &Visit<'_>) {
+        self.visit(visit);
+    }
 }

@@ -1,88 +1,86 @@
-//! The native values of tether's own classes: `tether.Object` (fields), `Array`, `Function`.
-
-use core::ffi::c_int;
-use core::ptr::NonNull;
-
-use pyo3::ffi;
+//! The native values of tether's own classes: `tether.Object` ([`Fields`]), `tether.Array`
+//! ([`Items`]) and `tether.Function` ([`Target`]). Each is a [`Class`](super::class::Class)
+//! registered with `add_class`, like any binding author's type (their `impl Class` live in
+//! `object.rs`, `array.rs` and `function.rs`).
 
 use super::member::Member;
-use super::native::{Handle, Native, NativeValue, Py, Raised, Value, Visit, no_class, release_all};
+use super::native::{Handle, Native, Py, Value, Visit, release_all};
 
-/// What a native object of tether's own classes (`tether.Object`, `Array`, `Function`) holds.
-pub enum Kind {
-    /// A `tether.Object`: one cell per declared field.
-    Object(Box<[Member]>),
-    /// A `tether.Array`: immutable elements.
-    Array(Box<[Value]>),
-    /// A `tether.Function`: the Python callable it calls back into.
-    Function(Py),
+/// The fields of a `tether.Object`: one member per declared field.
+pub struct Fields(pub Box<[Member]>);
+
+/// The elements of a `tether.Array` (immutable).
+pub struct Items(pub Box<[Value]>);
+
+/// The Python callable a `tether.Function` calls back into.
+pub struct Target(pub Py);
+
+impl Fields {
+    /// Visits the Python objects the fields hold.
+    pub fn visit(&self, visit: &Visit<'_>) {
+        for f in self.0.iter() {
+            f.visit(visit);
+        }
+    }
+
+    /// Unsets every field (the values are dropped outside every lock).
+    pub fn clear_all(&self) {
+        for f in self.0.iter() {
+            // SAFETY: tp_clear runs attached.
+            drop(unsafe { f.replace(None) });
+        }
+    }
 }
 
-impl NativeValue for Kind {
-    fn registered_class(&self) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
-        // tether's own objects always record their class (see `new_kind`).
-        Err(no_class("a tether object without a class"))
-    }
-
-    fn traverse_value(&self, visit: &Visit<'_>) -> c_int {
-        match self {
-            Kind::Object(fields) => {
-                for f in fields.iter() {
-                    f.visit(visit);
-                }
-            }
-            Kind::Array(values) => {
-                for v in values.iter() {
-                    if let Value::Py(p) = v {
-                        visit.call_ptr(p.as_ptr().as_ptr());
-                    }
-                }
-            }
-            Kind::Function(f) => visit.call_ptr(f.as_ptr().as_ptr()),
-        }
-        visit.result()
-    }
-
-    fn clear_value(&self) {
-        // Array and Function are immutable: only fields can be cleared (their values are
-        // dropped here, outside every lock; dropping may run arbitrary code).
-        if let Kind::Object(fields) = self {
-            for f in fields.iter() {
-                // SAFETY: tp_clear runs attached.
-                drop(unsafe { f.replace(None) });
+impl Items {
+    /// Visits the Python objects among the elements.
+    pub fn visit(&self, visit: &Visit<'_>) {
+        for v in self.0.iter() {
+            if let Value::Py(p) = v {
+                visit.call_ptr(p.as_ptr().as_ptr());
             }
         }
     }
 }
 
-impl Drop for Kind {
+impl Target {
+    /// Visits the callable.
+    pub fn visit(&self, visit: &Visit<'_>) {
+        visit.call_ptr(self.0.as_ptr().as_ptr());
+    }
+}
+
+// The native references these objects hold are released iteratively (see `release_all`), so a
+// long chain of objects does not recurse once per link.
+
+impl Drop for Fields {
     fn drop(&mut self) {
-        // The native references this object holds are released iteratively (see `release_all`),
-        // so a long chain of objects does not recurse once per link.
+        let children = self
+            .0
+            .iter_mut()
+            .filter_map(|f| match f.take_exclusive() {
+                Some(Value::Native(h)) => Some(h),
+                _ => None,
+            })
+            .collect();
+        release_all(children);
+    }
+}
+
+impl Drop for Items {
+    fn drop(&mut self) {
         let mut children = Vec::new();
-        match self {
-            Kind::Object(fields) => {
-                for f in fields.iter_mut() {
-                    if let Some(Value::Native(h)) = f.take_exclusive() {
-                        children.push(h);
-                    }
-                }
+        for v in core::mem::take(&mut self.0).into_vec() {
+            match v {
+                Value::Native(h) => children.push(h),
+                Value::Py(p) => drop(p),
             }
-            Kind::Array(values) => {
-                for v in core::mem::take(values).into_vec() {
-                    match v {
-                        Value::Native(h) => children.push(h),
-                        Value::Py(p) => drop(p),
-                    }
-                }
-            }
-            Kind::Function(_) => {}
         }
         release_all(children);
     }
 }
 
-/// A new native object of one of tether's own classes, with wrapper type `class`.
-pub fn new_kind(class: Py, kind: Kind) -> Handle {
-    Native::new(kind, Some(class)).erase()
+/// A new native object of one of tether's own classes, whose wrappers have type `class`.
+pub fn new_native<T: super::native::NativeValue>(class: Py, value: T) -> Handle {
+    Native::new(value, Some(class)).erase()
 }

@@ -2,10 +2,11 @@
 
 use pyo3::prelude::*;
 
-use super::capi::CPYTHON;
+use super::class::{self, add_class};
+use super::kind::{Fields, Items, Target};
 use super::native::Raised;
 use super::types::{FUNCTION, expect_tied};
-use super::{array, function as func, native, object, testing};
+use super::{function as func, object, testing};
 
 /// `function(callable) -> Function`: a native function object that calls `callable`; arguments
 /// and results cross the native side, so `function(lambda v: v)(x) is x`.
@@ -29,38 +30,21 @@ fn handle(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     Ok(h.as_ptr().as_ptr().addr())
 }
 
-/// Registered with `atexit` at import: from now on nothing attaches to the interpreter.
-#[pyfunction]
-fn _at_exit() {
-    CPYTHON.shutdown();
-}
-
 /// `tether._core`.
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let base = object::make_object_base(py)?;
-    // SAFETY: attached; a new reference to a live type object.
-    native::measure_layout().map_err(pyo3::exceptions::PyImportError::new_err)?;
-    m.add("ObjectBase", base)?;
-    // SAFETY: new references to the type objects (kept by the module for its lifetime).
-    unsafe {
-        m.add(
-            "Array",
-            Bound::from_owned_ptr(py, array::make_array(py)?.cast()),
-        )?;
-        m.add(
-            "Function",
-            Bound::from_owned_ptr(py, func::make_function(py)?.cast()),
-        )?;
-    }
+    // tether's own classes, registered through the extension API like any binding's.
+    add_class::<Fields>(m)?;
+    add_class::<Items>(m)?;
+    add_class::<Target>(m)?;
+    object::finish_object_base(&m.getattr("ObjectBase")?.cast_into()?)?;
+    FUNCTION.set(m.getattr("Function")?.as_ptr().cast());
+    m.add("TiedType", class::metaclass(py)?.bind(py))?;
     m.add_class::<object::Schema>()?;
     m.add_function(wrap_pyfunction!(function, m)?)?;
     m.add_function(wrap_pyfunction!(handle, m)?)?;
     m.add_function(wrap_pyfunction!(object::_register_class, m)?)?;
-    m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
     m.add_submodule(&testing::module(py)?)?;
-    py.import("atexit")?
-        .call_method1("register", (m.getattr("_at_exit")?,))?;
     Ok(())
 }

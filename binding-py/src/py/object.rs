@@ -16,9 +16,10 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 
 use super::capi::{CApi, CPYTHON};
-use super::kind::{Kind, new_kind};
+use super::class::{Class, ClassDef};
+use super::kind::{Fields, new_native};
 use super::member::{Member, MemberAccess, MemberCheck, member_getset, projection};
-use super::native::{Py as PyOwned, Raised, Value, raise, type_name, with_value};
+use super::native::{Py as PyOwned, Raised, Value, Visit, raise, type_name, with_value};
 use super::types::{self, OBJECT_BASE};
 use crate::adapter::PyRef;
 
@@ -193,7 +194,11 @@ fn spec_from(out: &Bound<'_, PyAny>) -> PyResult<Option<Spec>> {
 /// `o` is a live instance of the declaring class; attached.
 unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> Result<(), Raised> {
     // SAFETY: caller.
-    let old = unsafe { with_value(o, |_, kind: &Kind| field_of(kind, def.index).replace(value)) }?;
+    let old = unsafe {
+        with_value(o, |_, fields: &Fields| {
+            field_of(fields, def.index).replace(value)
+        })
+    }?;
     // Dropped here, outside every lock: may run arbitrary code.
     drop(old);
     Ok(())
@@ -202,12 +207,9 @@ unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> 
 /// The member holding field `index` of a `tether.Object`'s native value (an unset one for an
 /// index the value does not have: a wrapper whose `__class__` was changed to a class with more
 /// fields reads them as unset).
-fn field_of(kind: &Kind, index: usize) -> &Member {
+fn field_of(fields: &Fields, index: usize) -> &Member {
     static NONE: Member = Member::new();
-    match kind {
-        Kind::Object(fields) => fields.get(index).unwrap_or(&NONE),
-        _ => &NONE,
-    }
+    fields.0.get(index).unwrap_or(&NONE)
 }
 
 /// `ObjectBase.__new__`: a fresh native object with every field unset, bound to a fresh wrapper.
@@ -233,7 +235,7 @@ unsafe extern "C" fn object_new(
         .collect();
     // SAFETY: `ty` is live; attached.
     let class = unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast())) };
-    let handle = new_kind(class, Kind::Object(fields));
+    let handle = new_native(class, Fields(fields));
     // SAFETY: attached; `ty` is a wrapper type kept alive by the native object.
     match unsafe { CPYTHON.construct(NonNull::new_unchecked(ty), handle) } {
         Ok(o) => o.as_ptr(),
@@ -333,43 +335,43 @@ unsafe fn init_fields(
     Ok(())
 }
 
-/// Creates `tether._core.ObjectBase`.
-pub fn make_object_base(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
-    let methods = types::wrapper_methods(None);
-    let slots = vec![
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_new,
-            pfunc: object_new as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_init,
-            pfunc: object_init as *mut c_void,
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_methods,
-            pfunc: methods.cast(),
-        },
-        ffi::PyType_Slot {
-            slot: ffi::Py_tp_doc,
-            pfunc: c"The C base of tether.Object: a wrapper tied to a native object.".as_ptr()
-                as *mut c_void,
-        },
-    ];
-    // SAFETY: attached; the slots fit the wrapper layout.
-    let ty = unsafe {
-        types::make_type::<Kind>(c"tether._core.ObjectBase", ffi::Py_TPFLAGS_BASETYPE, slots)
+/// `tether._core.ObjectBase`, the base of `tether.Object`: registered like any extension
+/// class; construction (`tp_new`/`tp_init` from the class's field schema) as raw slots, fields as
+/// members added per Python subclass by `_register_class`.
+impl Class for Fields {
+    const NAME: &'static str = "ObjectBase";
+    const MODULE: &'static str = "tether._core";
+    const DOC: &'static str = "The base of tether.Object: a wrapper tied to a native object.";
+
+    fn define(c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        // SAFETY: both functions have the slot's signature and work on wrappers of `Fields`.
+        unsafe {
+            c.slot(ffi::Py_tp_new, object_new as *mut c_void)
+                .slot(ffi::Py_tp_init, object_init as *mut c_void);
+        }
+        Ok(())
     }
-    .map_err(|_| PyErr::fetch(py))?;
-    OBJECT_BASE.set(ty);
-    // SAFETY: a new reference to a type object.
-    let ty = unsafe { Bound::from_owned_ptr(py, ty.cast()) }.cast_into::<PyType>()?;
+
+    fn traverse(&self, visit: &Visit<'_>) {
+        self.visit(visit);
+    }
+
+    fn clear(&self, _py: Python<'_>) {
+        self.clear_all();
+    }
+}
+
+/// Gives the registered `ObjectBase` its (empty) schema.
+pub fn finish_object_base(ty: &Bound<'_, PyType>) -> PyResult<()> {
+    let py = ty.py();
+    OBJECT_BASE.set(ty.as_ptr().cast());
     let schema = Schema {
         ty: ty.as_ptr() as usize,
         fields: Vec::new(),
     };
     ty.setattr("__tether_schema__", Bound::new(py, schema)?)?;
     ty.setattr("__tether_fields__", PyTuple::empty(py))?;
-    Ok(ty)
+    Ok(())
 }
 
 /// `_register_class(cls, fields)`: makes `cls` (a new subclass of `ObjectBase`, made by the
@@ -452,7 +454,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
         });
         let (get, set, closure) = member_getset(MemberAccess {
             name: name_s.clone(),
-            project: projection(move |kind: &Kind| field_of(kind, index)),
+            project: projection(move |fields: &Fields| field_of(fields, index)),
             check: Some(field_check),
             _value: core::marker::PhantomData,
         });

@@ -255,8 +255,6 @@ impl TypeCell {
 
 /// `tether._core.ObjectBase`, the C base of `tether.Object`.
 pub static OBJECT_BASE: TypeCell = TypeCell::new();
-/// `tether.Array`.
-pub static ARRAY: TypeCell = TypeCell::new();
 /// `tether.Function`.
 pub static FUNCTION: TypeCell = TypeCell::new();
 
