@@ -11,6 +11,7 @@ mod parser;
 mod testing;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError, PyZeroDivisionError};
@@ -102,40 +103,131 @@ impl Expr {
     }
 
     /// The value of the expression, with variables from `env`.
+    ///
+    /// Iterative (an explicit stack, post-order), so a deep tree cannot overflow the native
+    /// stack. Operands are evaluated left then right, and an operation is applied once both are
+    /// known: the first error in that order wins (`KeyError` for an unset variable,
+    /// `ZeroDivisionError` for a division by zero).
     pub fn evaluate(&self, env: &HashMap<String, f64>) -> PyResult<f64> {
-        match &self.node {
-            Node::Num(v) => Ok(*lock(v)),
-            Node::Var(name) => {
-                let name = lock(name).clone();
-                env.get(&name)
-                    .copied()
-                    .ok_or_else(|| PyKeyError::new_err(format!("variable {name:?} is not set")))
-            }
-            Node::BinOp { op, left, right } => {
-                let op = *lock(op);
-                let (l, r) = (lock(left).clone(), lock(right).clone());
-                let (a, b) = (l.evaluate(env)?, r.evaluate(env)?);
-                match op {
-                    '+' => Ok(a + b),
-                    '-' => Ok(a - b),
-                    '*' => Ok(a * b),
-                    _ if b == 0.0 => Err(PyZeroDivisionError::new_err("division by zero")),
-                    _ => Ok(a / b),
+        /// What is left to do.
+        enum Step<'a> {
+            /// Evaluate a node, pushing its value.
+            Node(&'a Expr),
+            /// Evaluate a child (held strongly: the tree may change meanwhile).
+            Child(Tied<Expr>),
+            /// Pop the right then the left operand, push `left op right`.
+            Apply(char),
+        }
+        let mut steps = vec![Step::Node(self)];
+        let mut values: Vec<f64> = Vec::new();
+        while let Some(step) = steps.pop() {
+            let child;
+            let e: &Expr = match step {
+                Step::Node(e) => e,
+                Step::Child(c) => {
+                    child = c;
+                    &child
+                }
+                Step::Apply(op) => {
+                    let (Some(b), Some(a)) = (values.pop(), values.pop()) else {
+                        unreachable!("an operation has two operands");
+                    };
+                    values.push(match op {
+                        '+' => a + b,
+                        '-' => a - b,
+                        '*' => a * b,
+                        _ if b == 0.0 => {
+                            return Err(PyZeroDivisionError::new_err("division by zero"));
+                        }
+                        _ => a / b,
+                    });
+                    continue;
+                }
+            };
+            match &e.node {
+                Node::Num(v) => values.push(*lock(v)),
+                Node::Var(name) => {
+                    let name = lock(name).clone();
+                    match env.get(&name) {
+                        Some(&v) => values.push(v),
+                        None => {
+                            return Err(PyKeyError::new_err(format!(
+                                "variable {name:?} is not set"
+                            )));
+                        }
+                    }
+                }
+                Node::BinOp { op, left, right } => {
+                    let op = *lock(op);
+                    let (l, r) = (lock(left).clone(), lock(right).clone());
+                    steps.push(Step::Apply(op));
+                    steps.push(Step::Child(r));
+                    steps.push(Step::Child(l));
                 }
             }
+        }
+        match (values.pop(), values.is_empty()) {
+            (Some(v), true) => Ok(v),
+            _ => unreachable!("an expression has one value"),
         }
     }
 
     /// The expression as text, fully parenthesised.
+    ///
+    /// Iterative (an explicit stack), written into one buffer: linear time and no native
+    /// recursion however deep the tree.
     pub fn text(&self) -> String {
-        match &self.node {
-            Node::Num(v) => format!("{}", *lock(v)),
-            Node::Var(n) => lock(n).clone(),
-            Node::BinOp { op, left, right } => {
-                let (l, r) = (lock(left).clone(), lock(right).clone());
-                format!("({} {} {})", l.text(), *lock(op), r.text())
+        /// What is left to write.
+        enum Step<'a> {
+            /// Write a node.
+            Node(&'a Expr),
+            /// Write a child (held strongly: the tree may change meanwhile).
+            Child(Tied<Expr>),
+            /// Write the operator between the operands: ` op `.
+            Op(char),
+            /// Close a BinOp's parenthesis.
+            Close,
+        }
+        let mut out = String::new();
+        let mut steps = vec![Step::Node(self)];
+        while let Some(step) = steps.pop() {
+            let child;
+            let e: &Expr = match step {
+                Step::Node(e) => e,
+                Step::Child(c) => {
+                    child = c;
+                    &child
+                }
+                Step::Op(op) => {
+                    out.push(' ');
+                    out.push(op);
+                    out.push(' ');
+                    continue;
+                }
+                Step::Close => {
+                    out.push(')');
+                    continue;
+                }
+            };
+            match &e.node {
+                Node::Num(v) => {
+                    let v = *lock(v);
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "{v}");
+                }
+                Node::Var(n) => out.push_str(&lock(n)),
+                Node::BinOp { op, left, right } => {
+                    let op = *lock(op);
+                    let (l, r) = (lock(left).clone(), lock(right).clone());
+                    out.push('(');
+                    steps.push(Step::Close);
+                    steps.push(Step::Child(r));
+                    steps.push(Step::Op(op));
+                    steps.push(Step::Child(l));
+                }
             }
         }
+        out
     }
 }
 
@@ -229,7 +321,7 @@ impl Class for Expr {
         }
     }
 
-    fn clear(&self) {
+    fn clear(&self, _py: Python<'_>) {
         let tag = lock(&self.tag).take();
         drop(tag);
     }
@@ -361,14 +453,54 @@ fn copy(this: Tied<Expr>) -> PyResult<Tied<Expr>> {
     deep_copy(&this)
 }
 
+/// A deep copy of `e`: new nodes, no parent. Iterative (an explicit stack, post-order): the
+/// leaves are copied first, each BinOp once both of its operands are.
 fn deep_copy(e: &Expr) -> PyResult<Tied<Expr>> {
-    match &e.node {
-        Node::Num(v) => Ok(Expr::num(*lock(v))),
-        Node::Var(n) => Ok(Expr::var(&lock(n))),
-        Node::BinOp { op, left, right } => {
-            let (l, r) = (lock(left).clone(), lock(right).clone());
-            Expr::binop(*lock(op), deep_copy(&l)?, deep_copy(&r)?)
+    /// What is left to do.
+    enum Step<'a> {
+        /// Copy a node, pushing the copy.
+        Node(&'a Expr),
+        /// Copy a child (held strongly: the tree may change meanwhile).
+        Child(Tied<Expr>),
+        /// Pop the right then the left copy, push a new BinOp over them.
+        Build(char),
+    }
+    let mut steps = vec![Step::Node(e)];
+    let mut copies: Vec<Tied<Expr>> = Vec::new();
+    while let Some(step) = steps.pop() {
+        let child;
+        let e: &Expr = match step {
+            Step::Node(e) => e,
+            Step::Child(c) => {
+                child = c;
+                &child
+            }
+            Step::Build(op) => {
+                let (Some(r), Some(l)) = (copies.pop(), copies.pop()) else {
+                    unreachable!("a BinOp has two operands");
+                };
+                copies.push(Expr::binop(op, l, r)?);
+                continue;
+            }
+        };
+        match &e.node {
+            Node::Num(v) => copies.push(Expr::num(*lock(v))),
+            Node::Var(n) => {
+                let name = lock(n).clone();
+                copies.push(Expr::var(&name));
+            }
+            Node::BinOp { op, left, right } => {
+                let op = *lock(op);
+                let (l, r) = (lock(left).clone(), lock(right).clone());
+                steps.push(Step::Build(op));
+                steps.push(Step::Child(r));
+                steps.push(Step::Child(l));
+            }
         }
+    }
+    match (copies.pop(), copies.is_empty()) {
+        (Some(c), true) => Ok(c),
+        _ => unreachable!("a copy has one root"),
     }
 }
 

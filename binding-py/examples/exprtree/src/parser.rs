@@ -6,7 +6,9 @@ use tether_py::Tied;
 
 use crate::Expr;
 
-/// The deepest nesting accepted (the parser recurses once per parenthesis).
+/// The deepest nesting accepted (the parser recurses once per parenthesis). Only the parser
+/// needs it: a chain such as `1+1+...+1` is built in a loop, however long, and the tree's own
+/// operations (evaluate, repr, copy) are iterative.
 const MAX_DEPTH: usize = 200;
 
 struct Parser<'a> {
