@@ -22,7 +22,7 @@ use pyo3::types::{PyCFunction, PyDict, PyString, PyTuple, PyType};
 use pyo3::{IntoPyObjectExt, ffi};
 
 use super::capi::{CApi, CPYTHON};
-use super::member::{Member, MemberAccess, MemberCheck, member_getset};
+use super::member::{Member, MemberAccess, MemberCheck, member_getset, projection};
 use super::native::{NativeValue, Raised, Visit, measure_layout, no_class};
 use super::tied::{Tied, extract_tied};
 use super::types::{self, leak, patch_subclass};
@@ -334,7 +334,7 @@ impl<'py, T: Class> ClassDef<'py, T> {
             U::NAME,
             if nullable { " | None" } else { "" }
         );
-        let check: MemberCheck = Box::new(move |v: &Bound<'_, PyAny>| {
+        let check: MemberCheck = Box::new(move |_obj: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| {
             if nullable && v.is_none() {
                 return Ok(());
             }
@@ -359,9 +359,9 @@ impl<'py, T: Class> ClassDef<'py, T> {
     where
         P: Fn(&T) -> &Member + Send + Sync + 'static,
     {
-        let (get, set, closure) = member_getset(MemberAccess::<T, P> {
+        let (get, set, closure) = member_getset(MemberAccess::<T, _> {
             name: name.to_owned(),
-            project,
+            project: projection(move |t: &T| Some(project(t))),
             check,
             _value: PhantomData,
         });

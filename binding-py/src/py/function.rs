@@ -37,7 +37,7 @@ pub unsafe fn new_function(
         }
         let class = PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast()));
         let target = PyRef::from_borrowed(CApi, NonNull::new_unchecked(callable));
-        let handle = new_native(class, Target(target));
+        let handle = new_native(class, Target(core::mem::ManuallyDrop::new(target)));
         match CPYTHON.construct(NonNull::new_unchecked(ty), handle) {
             Ok(o) => o.as_ptr(),
             Err(_) => ptr::null_mut(),

@@ -4,7 +4,7 @@
 //! `object.rs`, `array.rs` and `function.rs`).
 
 use super::member::Member;
-use super::native::{Handle, Native, Py, Value, Visit, release_all};
+use super::native::{Handle, Native, Py, Value, Visit, release_all, release_py};
 
 /// The fields of a `tether.Object`: one member per declared field.
 pub struct Fields(pub Box<[Member]>);
@@ -12,8 +12,16 @@ pub struct Fields(pub Box<[Member]>);
 /// The elements of a `tether.Array` (immutable).
 pub struct Items(pub Box<[Value]>);
 
-/// The Python callable a `tether.Function` calls back into.
-pub struct Target(pub Py);
+/// The Python callable a `tether.Function` calls back into (released iteratively, see
+/// `release_py`).
+pub struct Target(pub core::mem::ManuallyDrop<Py>);
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: dropped once; the field is not used after this.
+        release_py(unsafe { core::mem::ManuallyDrop::take(&mut self.0) });
+    }
+}
 
 impl Fields {
     /// Visits the Python objects the fields hold.

@@ -226,8 +226,10 @@ impl Member {
     }
 }
 
-/// How assignments to a member are checked (before anything is stored).
-pub(crate) type MemberCheck = Box<dyn Fn(&Bound<'_, PyAny>) -> PyResult<()> + Send + Sync>;
+/// How assignments to a member are checked (before anything is stored): called with the
+/// instance and the value.
+pub(crate) type MemberCheck =
+    Box<dyn Fn(&Bound<'_, PyAny>, &Bound<'_, PyAny>) -> PyResult<()> + Send + Sync>;
 
 /// A member property's projection, names and check (leaked: the getset descriptor points to it
 /// for the life of the class).
@@ -239,21 +241,27 @@ pub(crate) struct MemberAccess<T, P> {
 }
 
 /// `getset` getter of a member: the canonical wrapper for a native reference (looked up in
-/// place with a GIL), the object itself for a Python reference; `AttributeError` when unset.
+/// place with a GIL), the object itself for a Python reference; `AttributeError` when unset (or
+/// when the projection finds no member: a `tether.Object` whose class was changed to one with
+/// more fields).
 pub(crate) unsafe extern "C" fn member_get<T, P>(
     o: *mut ffi::PyObject,
     closure: *mut core::ffi::c_void,
 ) -> *mut ffi::PyObject
 where
     T: 'static,
-    P: Fn(&T) -> &Member,
+    P: Fn(&T) -> Option<&Member>,
 {
     // SAFETY: the closure is this member's leaked access.
     let access = unsafe { &*closure.cast::<MemberAccess<T, P>>() };
     // SAFETY: CPython calls getters attached, on a live instance. The projection only borrows
     // (it runs no Python code), and `read` holds no borrow past a point where the GIL or the
     // critical section could be let go.
-    let read = unsafe { with_value::<T, _>(o, |_, v| (access.project)(v).read()) };
+    let read = unsafe {
+        with_value::<T, _>(o, |_, v| {
+            (access.project)(v).map_or(Read::Unset, |m| m.read())
+        })
+    };
     // SAFETY: attached.
     match read.and_then(|r| unsafe { r.finish() }) {
         Ok(Some(v)) => v,
@@ -282,7 +290,7 @@ pub(crate) unsafe extern "C" fn member_set<T, P>(
 ) -> core::ffi::c_int
 where
     T: 'static,
-    P: Fn(&T) -> &Member,
+    P: Fn(&T) -> Option<&Member>,
 {
     // SAFETY: the closure is this member's leaked access.
     let access = unsafe { &*closure.cast::<MemberAccess<T, P>>() };
@@ -293,7 +301,9 @@ where
     } else {
         // SAFETY: `value` is live (borrowed from the caller).
         let v = unsafe { Bound::from_borrowed_ptr(py, value) };
-        if let Some(Err(e)) = access.check.as_ref().map(|check| check(&v)) {
+        // SAFETY: `o` is live (the instance the setter was called on).
+        let obj = unsafe { Bound::from_borrowed_ptr(py, o) };
+        if let Some(Err(e)) = access.check.as_ref().map(|check| check(&obj, &v)) {
             e.restore(py);
             return -1;
         }
@@ -304,11 +314,28 @@ where
         }
     };
     // SAFETY: attached; `o` is a live instance of the member's class.
-    let old = unsafe { with_value::<T, _>(o, |_, v| (access.project)(v).replace(new)) };
+    let old = unsafe {
+        with_value::<T, _>(o, |_, v| {
+            // (`replace` needs an attached thread: CPython calls setters attached.)
+            (access.project)(v).map(|m| m.replace(new))
+        })
+    };
     match old {
-        Ok(old) => {
+        Ok(Some(old)) => {
             drop(old); // outside every lock: may run arbitrary code
             0
+        }
+        Ok(None) => {
+            raise(
+                // SAFETY: reading an exception type object.
+                unsafe { ffi::PyExc_AttributeError },
+                &format!(
+                    "'{}' object has no field '{}' (its native object was made for another class)",
+                    type_name(o),
+                    access.name
+                ),
+            );
+            -1
         }
         Err(Raised) => -1,
     }
@@ -320,7 +347,7 @@ pub(crate) fn member_getset<T, P>(
 ) -> (ffi::getter, ffi::setter, *mut core::ffi::c_void)
 where
     T: 'static,
-    P: Fn(&T) -> &Member + Send + Sync + 'static,
+    P: Fn(&T) -> Option<&Member> + Send + Sync + 'static,
 {
     let access = super::types::leak(access);
     (
@@ -330,11 +357,11 @@ where
     )
 }
 
-/// Gives a projection closure its higher-ranked signature (`for<'a> Fn(&'a T) -> &'a Member`),
-/// which closure inference does not find on its own.
+/// Gives a projection closure its higher-ranked signature
+/// (`for<'a> Fn(&'a T) -> Option<&'a Member>`), which closure inference does not find on its own.
 pub(crate) fn projection<T, F>(f: F) -> F
 where
-    F: Fn(&T) -> &Member,
+    F: Fn(&T) -> Option<&Member>,
 {
     f
 }

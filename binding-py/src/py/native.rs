@@ -315,6 +315,36 @@ pub fn release(handle: Handle) {
     }
 }
 
+std::thread_local! {
+    /// Python references whose release was deferred by a native drop further up this thread's
+    /// stack (see `release_py`).
+    static DEFERRED_PY: core::cell::RefCell<Vec<Py>> = const { core::cell::RefCell::new(Vec::new()) };
+    /// Whether this thread is draining `DEFERRED_PY`.
+    static DRAINING_PY: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Releases a Python reference a native value owned, iteratively: a `Function` whose callable
+/// is another `Function` (and so on, 100,000 deep) is released in a loop, not by a recursion
+/// through each wrapper's dealloc.
+pub fn release_py(p: Py) {
+    let queued = DEFERRED_PY.try_with(|d| d.borrow_mut().push(p));
+    if let Err(_gone) = queued {
+        // Thread teardown: the thread-locals are gone, and `p` was dropped with the closure.
+        return;
+    }
+    if DRAINING_PY.try_with(|d| d.replace(true)).unwrap_or(true) {
+        return;
+    }
+    loop {
+        let next = DEFERRED_PY.with(|d| d.borrow_mut().pop());
+        match next {
+            Some(p) => drop(p),
+            None => break,
+        }
+    }
+    DRAINING_PY.with(|d| d.set(false));
+}
+
 /// A value stored natively: a native reference for a tied object, a Python reference otherwise.
 pub enum Value {
     /// A `tether` object, held by its native object.
@@ -386,9 +416,9 @@ pub enum Read {
 impl Value {
     /// Reads the value for returning it to Python.
     ///
-    /// With a GIL, a native reference whose binding word is Active or Inactive is looked up in
-    /// place, through the borrowed reference: from those states the lookup is a hit or a
-    /// revival, neither of which lets the GIL go (no back-off can happen: every holder of a
+    /// With a GIL, a native reference whose binding word is Active (with a wrapper whose count
+    /// is not zero) or Inactive is looked up in place, through the borrowed reference: from
+    /// those states the lookup is a hit or a revival, neither of which lets the GIL go (no back-off can happen: every holder of a
     /// binding word's lock, and every dealloc between its count reaching zero and its
     /// transition, holds the GIL and runs no Python code meanwhile), so nothing can replace or
     /// drop the stored reference during the lookup. Any other state (and every state on a
@@ -406,8 +436,20 @@ impl Value {
             Value::Native(h) => {
                 #[cfg(not(Py_GIL_DISABLED))]
                 {
-                    use binding_core::StateKind::{Active, Inactive};
-                    if matches!(h.header().binding_state(), Active | Inactive) {
+                    use binding_core::State;
+                    let in_place = match h.header().binding().snapshot() {
+                        // A wrapper whose count reached zero but whose dealloc has not run yet
+                        // (CPython 3.14's trashcan defers deallocs on a deep C stack) would make
+                        // the lookup back off, letting the GIL go while the stored reference is
+                        // borrowed: it is looked up through a clone instead. The memory of an
+                        // Active wrapper is live (its dealloc moves the word first, with the
+                        // GIL, which we hold).
+                        // SAFETY: as just said.
+                        State::Active(w) => (unsafe { ffi::Py_REFCNT(w.as_ptr()) }) > 0,
+                        State::Inactive(_) => true,
+                        State::Detached | State::InTransit(_) => false,
+                    };
+                    if in_place {
                         // SAFETY: attached; see above for why the borrow stays valid.
                         return match unsafe { wrap(h) } {
                             Ok(o) => Read::Ready(o),

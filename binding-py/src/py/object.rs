@@ -8,18 +8,19 @@
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, NonNull};
 use std::ffi::CString;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::{PyTraverseError, PyVisit};
 
 use super::capi::{CApi, CPYTHON};
 use super::class::{Class, ClassDef};
 use super::kind::{Fields, new_native};
 use super::member::{Member, MemberAccess, MemberCheck, member_getset, projection};
-use super::native::{Py as PyOwned, Raised, Value, Visit, raise, type_name, with_value};
+use super::native::{Raised, Value, Visit, raise, type_name, with_value};
 use super::types::{self, OBJECT_BASE};
 use crate::adapter::PyRef;
 
@@ -32,22 +33,39 @@ enum Check {
     /// A forward reference, resolved on first use by calling the resolver (see
     /// `tether/__init__.py`): it returns a `(types, nullable, expected)` tuple, `False` for
     /// "no check", or `None` for "not resolvable yet" (checked again next time).
-    Lazy(PyOwned, OnceLock<Option<Spec>>),
+    Lazy(Py<PyAny>, OnceLock<Option<Spec>>),
+}
+
+impl Check {
+    /// Visits the Python objects the check holds (they may refer back to the class).
+    fn traverse(&self, visit: &PyVisit<'_>) -> Result<(), PyTraverseError> {
+        match self {
+            Check::Any => Ok(()),
+            Check::Types(spec) => visit.call(&spec.types),
+            Check::Lazy(resolver, resolved) => {
+                visit.call(resolver)?;
+                match resolved.get() {
+                    Some(Some(spec)) => visit.call(&spec.types),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
 }
 
 struct Spec {
-    types: PyOwned,
+    types: Py<PyAny>,
     nullable: bool,
     expected: String,
 }
 
-/// One field: its index in the native object, and its check. Leaked: the getset descriptor
-/// points to it for the life of the class.
+/// One field: its index in the native object and its names. Leaked: the getset descriptor
+/// points to it for the life of the class. It holds no Python object (the check lives in the
+/// class's schema, where the collector sees it), so a class is freed like any Python class.
 pub struct FieldDef {
     index: usize,
     name: String,
     owner: String,
-    check: Check,
 }
 
 /// A class's fields in construction order (inherited first), stored on the class as
@@ -63,10 +81,24 @@ struct Entry {
     key: String,
     default: Option<Py<PyAny>>,
     def: &'static FieldDef,
+    check: Arc<Check>,
 }
 
 #[pymethods]
 impl Schema {
+    /// The collector's view: defaults and checks may refer back to the class (a forward
+    /// reference's resolver does), which would otherwise keep every such class alive.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for e in &self.fields {
+            visit.call(&e.name)?;
+            if let Some(d) = &e.default {
+                visit.call(d)?;
+            }
+            e.check.traverse(&visit)?;
+        }
+        Ok(())
+    }
+
     /// The field names, in order.
     fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, self.fields.iter().map(|e| e.name.bind(py)))
@@ -95,9 +127,9 @@ fn schema_of<'py>(py: Python<'py>, ty: *mut ffi::PyTypeObject) -> PyResult<Bound
 /// # Safety
 ///
 /// `value` is live; attached.
-unsafe fn check(def: &FieldDef, value: *mut ffi::PyObject) -> Result<(), Raised> {
+unsafe fn check(def: &FieldDef, rule: &Check, value: *mut ffi::PyObject) -> Result<(), Raised> {
     let resolved;
-    let spec = match &def.check {
+    let spec = match rule {
         Check::Any => return Ok(()),
         Check::Types(spec) => spec,
         Check::Lazy(resolver, cell) => match cell.get() {
@@ -125,7 +157,7 @@ unsafe fn check(def: &FieldDef, value: *mut ffi::PyObject) -> Result<(), Raised>
                 return Ok(());
             }
         } else {
-            match ffi::PyObject_IsInstance(value, spec.types.as_ptr().as_ptr()) {
+            match ffi::PyObject_IsInstance(value, spec.types.as_ptr()) {
                 1 => return Ok(()),
                 0 => {}
                 _ => return Err(Raised),
@@ -155,11 +187,10 @@ enum Resolution {
 /// # Safety
 ///
 /// Attached.
-unsafe fn resolve(resolver: &PyOwned) -> Result<Resolution, Raised> {
+unsafe fn resolve(resolver: &Py<PyAny>) -> Result<Resolution, Raised> {
     // SAFETY: attached (caller).
     let py = unsafe { Python::assume_attached() };
-    // SAFETY: the resolver is a live callable we own.
-    let f = unsafe { Bound::from_borrowed_ptr(py, resolver.as_ptr().as_ptr()) };
+    let f = resolver.bind(py);
     let out = f.call0().map_err(|e| {
         e.restore(py);
         Raised
@@ -180,8 +211,7 @@ fn spec_from(out: &Bound<'_, PyAny>) -> PyResult<Option<Spec>> {
     }
     let (types, nullable, expected): (Bound<'_, PyAny>, bool, String) = out.extract()?;
     Ok(Some(Spec {
-        // SAFETY: attached; a new reference to a live object.
-        types: unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(types.as_ptr())) },
+        types: types.unbind(),
         nullable,
         expected,
     }))
@@ -196,20 +226,45 @@ unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> 
     // SAFETY: caller.
     let old = unsafe {
         with_value(o, |_, fields: &Fields| {
-            field_of(fields, def.index).replace(value)
+            // (`replace` needs an attached thread: the caller is.)
+            fields.0.get(def.index).map(|f| f.replace(value))
         })
     }?;
-    // Dropped here, outside every lock: may run arbitrary code.
-    drop(old);
-    Ok(())
+    match old {
+        Some(old) => {
+            // Dropped here, outside every lock: may run arbitrary code.
+            drop(old);
+            Ok(())
+        }
+        None => Err(raise(
+            // SAFETY: reading an exception type object.
+            unsafe { ffi::PyExc_AttributeError },
+            &format!("'{}' object has no field '{}'", type_name(o), def.name),
+        )),
+    }
 }
 
-/// The member holding field `index` of a `tether.Object`'s native value (an unset one for an
-/// index the value does not have: a wrapper whose `__class__` was changed to a class with more
-/// fields reads them as unset).
-fn field_of(fields: &Fields, index: usize) -> &Member {
-    static NONE: Member = Member::new();
-    fields.0.get(index).unwrap_or(&NONE)
+/// Checks `value` for field `def` of instance `obj`, with the check its class's schema holds.
+fn check_field(def: &FieldDef, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = obj.py();
+    let schema = obj
+        .get_type()
+        .getattr(pyo3::intern!(py, "__tether_schema__"))?
+        .cast_into::<Schema>()?;
+    let entry = schema.get().fields.get(def.index);
+    match entry {
+        Some(e) if core::ptr::eq(e.def, def) => {
+            // SAFETY: `value` is live; attached (we hold a `Bound`).
+            let checked = unsafe { check(def, &e.check, value.as_ptr()) };
+            checked.map_err(|Raised| PyErr::fetch(py))
+        }
+        _ => Err(PyTypeError::new_err(format!(
+            "{}.{} is not a field of {} (its class was changed)",
+            def.owner,
+            def.name,
+            obj.get_type().name()?
+        ))),
+    }
 }
 
 /// `ObjectBase.__new__`: a fresh native object with every field unset, bound to a fresh wrapper.
@@ -324,7 +379,7 @@ unsafe fn init_fields(
         let v = g.unwrap_or_else(|| e.default.as_ref().expect("checked above").bind(py).clone());
         // SAFETY: `v` is live; attached.
         unsafe {
-            check(e.def, v.as_ptr()).map_err(|_| PyErr::fetch(py))?;
+            check(e.def, &e.check, v.as_ptr()).map_err(|_| PyErr::fetch(py))?;
             values.push(Value::from_py(v.as_ptr()).map_err(|_| PyErr::fetch(py))?);
         }
     }
@@ -409,6 +464,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
             key: e.key.clone(),
             default: e.default.as_ref().map(|d| d.clone_ref(py)),
             def: e.def,
+            check: e.check.clone(),
         })
         .collect();
     for spec in fields {
@@ -427,11 +483,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
         let check = if chk.is_none() {
             Check::Any
         } else if chk.is_callable() && !chk.is_instance_of::<PyTuple>() {
-            // SAFETY: attached; a new reference.
-            Check::Lazy(
-                unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(chk.as_ptr())) },
-                OnceLock::new(),
-            )
+            Check::Lazy(chk.unbind(), OnceLock::new())
         } else {
             match spec_from(&chk)? {
                 Some(s) => Check::Types(s),
@@ -442,19 +494,16 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
             index: entries.len(),
             name: name_s.clone(),
             owner: owner.clone(),
-            check,
         });
         let cname = CString::new(name_s.clone())
             .map_err(|_| PyTypeError::new_err("field names cannot contain NUL"))?;
         // The same member property every extension class uses, projecting this field.
         let index = def.index;
-        let field_check: MemberCheck = Box::new(move |v: &Bound<'_, PyAny>| {
-            // SAFETY: `v` is live; attached (we hold a `Bound`).
-            unsafe { self::check(def, v.as_ptr()) }.map_err(|Raised| PyErr::fetch(v.py()))
-        });
+        let field_check: MemberCheck =
+            Box::new(move |obj: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| check_field(def, obj, v));
         let (get, set, closure) = member_getset(MemberAccess {
             name: name_s.clone(),
-            project: projection(move |fields: &Fields| field_of(fields, index)),
+            project: projection(move |fields: &Fields| fields.0.get(index)),
             check: Some(field_check),
             _value: core::marker::PhantomData,
         });
@@ -478,6 +527,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
             key: name_s,
             default: has_default.then(|| default.unbind()),
             def,
+            check: Arc::new(check),
         });
     }
     let names = PyTuple::new(py, entries.iter().map(|e| e.name.bind(py)))?;

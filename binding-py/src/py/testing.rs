@@ -42,16 +42,29 @@ fn hold(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     Ok(key)
 }
 
-fn take(key: u64) -> PyResult<Handle> {
+/// A key as `hold()` returns them: an `int` (anything else is a `TypeError`); an `int` that no
+/// `hold()` can have returned (negative, too large) is simply unknown (`KeyError`), as the docs
+/// promise for every unknown key.
+fn key_of(key: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    if !key.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "a key is an int returned by hold(), not {}",
+            key.get_type().name()?
+        )));
+    }
+    Ok(key.extract::<u64>().ok())
+}
+
+fn take(key: &Bound<'_, PyAny>) -> PyResult<Handle> {
     // Removed under the lock, dropped by the caller after it: dropping may run arbitrary code,
     // including another hold() or release().
-    let taken = held().1.remove(&key);
-    taken.ok_or_else(|| PyKeyError::new_err(key))
+    let taken = key_of(key)?.and_then(|k| held().1.remove(&k));
+    taken.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
 }
 
 /// `release(key)`: drops the registry's reference (on this thread).
 #[pyfunction]
-fn release(key: u64) -> PyResult<()> {
+fn release(key: &Bound<'_, PyAny>) -> PyResult<()> {
     drop(take(key)?);
     Ok(())
 }
@@ -62,7 +75,7 @@ fn release(key: u64) -> PyResult<()> {
 /// detached meanwhile, so the foreign thread can attach).
 #[pyfunction]
 #[pyo3(signature = (key, wait = true))]
-fn release_on_foreign_thread(py: Python<'_>, key: u64, wait: bool) -> PyResult<()> {
+fn release_on_foreign_thread(py: Python<'_>, key: &Bound<'_, PyAny>, wait: bool) -> PyResult<()> {
     let h = take(key)?;
     let t = std::thread::Builder::new()
         .name("tether-foreign".into())
@@ -87,9 +100,12 @@ fn identity<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 
 /// `binding_state(key) -> str`: the binding word's state for a held object.
 #[pyfunction]
-fn binding_state(key: u64) -> PyResult<&'static str> {
+fn binding_state(key: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    let k = key_of(key)?;
     let g = held();
-    let h = g.1.get(&key).ok_or_else(|| PyKeyError::new_err(key))?;
+    let h = k
+        .and_then(|k| g.1.get(&k))
+        .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))?;
     Ok(h.header().binding_state().as_str())
 }
 
