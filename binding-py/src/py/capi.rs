@@ -26,6 +26,11 @@ pub type CPython = Interp<CApi>;
 /// The frontend every native object of the extension module is bound to.
 pub const CPYTHON: CPython = Interp(CApi);
 
+std::thread_local! {
+    /// The native objects (header addresses) whose wrapper's finalizer runs on this thread.
+    static FINALIZING: core::cell::RefCell<Vec<usize>> = const { core::cell::RefCell::new(Vec::new()) };
+}
+
 /// The adapter's state for the (single) interpreter this module is loaded into.
 static STATE: AdapterState = AdapterState::new();
 
@@ -160,8 +165,32 @@ unsafe impl Runtime for CApi {
     }
 
     unsafe fn call_finalizer(&self, o: NonNull<ffi::PyObject>) -> bool {
+        // A `__del__` that fetches its own object gets a fresh wrapper (the dying one let go of
+        // the binding first); when that wrapper dies inside the same `__del__`, running
+        // `__del__` again would repeat without end. So while a native object's finalizer runs
+        // on this thread, the finalizer of another wrapper of the same object is skipped.
+        // SAFETY: `o` is a dying wrapper: its slot is intact.
+        let native = unsafe { WrapperObj::<CApi>::of(o) }
+            .slot
+            .header()
+            .map_or(0, |h| h.as_ptr().addr());
+        let nested = native != 0
+            && FINALIZING
+                .try_with(|f| f.borrow().contains(&native))
+                .unwrap_or(true);
+        if nested {
+            return false;
+        }
+        let _ = FINALIZING.try_with(|f| f.borrow_mut().push(native));
         // SAFETY: `o`'s count reached zero and its dealloc runs on this thread.
-        unsafe { ffi::PyObject_CallFinalizerFromDealloc(o.as_ptr()) < 0 }
+        let resurrected = unsafe { ffi::PyObject_CallFinalizerFromDealloc(o.as_ptr()) < 0 };
+        let _ = FINALIZING.try_with(|f| {
+            let mut f = f.borrow_mut();
+            if let Some(i) = f.iter().rposition(|&n| n == native) {
+                f.swap_remove(i);
+            }
+        });
+        resurrected
     }
 
     #[inline]

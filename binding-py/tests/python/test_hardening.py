@@ -111,3 +111,31 @@ def test_function_local_classes_are_collected(quiet_stats):
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
     assert_balanced(quiet_stats)
+
+
+def test_a_finalizer_that_fetches_its_own_object_twice_terminates(quiet_stats):
+    # Item 5: each fetch inside __del__ builds a fresh wrapper (the dying one let go of the
+    # binding); its death used to run __del__ again, without end. While an object's __del__
+    # runs on a thread, other wrappers of the same object dying there skip it.
+    calls = []
+
+    class Leaf(tether.Object):
+        n: int = 0
+
+        def __del__(self):
+            calls.append(self.n)
+            assert len(calls) < 100, "__del__ keeps running"
+            holder.item
+            holder.item
+
+    class Holder(tether.Object):
+        item: object = None
+
+    holder = Holder()
+    holder.item = Leaf(7)  # the wrapper dies here: __del__ runs once (fetching twice inside)
+    assert calls == [7]
+    holder.item  # another wrapper, another death: once more
+    assert calls == [7, 7]
+    del holder
+    gc.collect()
+    assert_balanced(quiet_stats)
