@@ -131,15 +131,6 @@ class _ObjectMeta(_core.TiedType):
                 "as annotations (they are stored natively)"
             )
         cls = super().__new__(mcls, name, bases, namespace, **kwargs)
-        tied = [b for b in cls.__mro__[1:] if "__tether_schema__" in b.__dict__]
-        if tied:
-            first = tied[0].__tether_fields__
-            for b in tied[1:]:
-                if first[: len(b.__tether_fields__)] != b.__tether_fields__:
-                    raise TypeError(
-                        f"{name}: fields can be inherited along one line of tether classes "
-                        f"only ({tied[0].__name__} and {b.__name__} both declare fields)"
-                    )
         own = []
         for field, ann in _own_annotations(cls).items():
             if _is_classvar(ann):
@@ -172,13 +163,20 @@ class Object(_core.ObjectBase, metaclass=_ObjectMeta):
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __reduce_ex__(self, protocol):
-        state = {}
-        for name in type(self).__tether_fields__:
-            try:
-                state[name] = getattr(self, name)
-            except AttributeError:
-                continue
-        return (copyreg.__newobj__, (type(self),), state)
+        cls = type(self)
+        # A subclass's own __reduce__ wins, as for any object.
+        if cls.__reduce__ is not object.__reduce__:
+            return self.__reduce__()
+        if getattr(cls, "__getstate__", None) is not getattr(object, "__getstate__", None):
+            state = self.__getstate__()
+        else:
+            state = {}
+            for name in cls.__tether_fields__:
+                try:
+                    state[name] = getattr(self, name)
+                except AttributeError:
+                    continue
+        return (copyreg.__newobj__, (cls,), state)
 
     def __setstate__(self, state: dict) -> None:
         for name, value in state.items():

@@ -20,6 +20,9 @@ unsafe extern "C" fn array_new(
 ) -> *mut ffi::PyObject {
     // SAFETY: attached (tp_new); `args` is a tuple, `kwds` a dict or null.
     unsafe {
+        if super::types::refuse_abstract(ty).is_err() {
+            return ptr::null_mut();
+        }
         if !kwds.is_null() && ffi::PyDict_Size(kwds) != 0 {
             raise(ffi::PyExc_TypeError, "Array() takes no keyword arguments");
             return ptr::null_mut();

@@ -694,6 +694,8 @@ unsafe extern "C" fn tied_new<T: Class>(
     // SAFETY: CPython calls tp_new attached.
     let py = unsafe { Python::assume_attached() };
     guard(py, ptr::null_mut(), || {
+        // SAFETY: attached; `cls` is live.
+        unsafe { types::refuse_abstract(cls) }.map_err(|Raised| PyErr::fetch(py))?;
         // SAFETY: live objects from CPython; `args` is a tuple, `kwds` a dict or null.
         let (cls, args, kwds) = unsafe {
             (

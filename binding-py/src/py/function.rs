@@ -53,6 +53,9 @@ unsafe extern "C" fn function_new(
 ) -> *mut ffi::PyObject {
     // SAFETY: attached (tp_new); `args` is a tuple.
     unsafe {
+        if super::types::refuse_abstract(ty).is_err() {
+            return ptr::null_mut();
+        }
         if (!kwds.is_null() && ffi::PyDict_Size(kwds) != 0) || ffi::PyTuple_Size(args) != 1 {
             raise(
                 ffi::PyExc_TypeError,

@@ -274,6 +274,10 @@ unsafe extern "C" fn object_new(
     _args: *mut ffi::PyObject,
     _kwds: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
+    // SAFETY: attached (tp_new); `ty` is live.
+    if unsafe { types::refuse_abstract(ty) }.is_err() {
+        return ptr::null_mut();
+    }
     // SAFETY: attached (tp_new).
     let py = unsafe { Python::assume_attached() };
     let schema = match schema_of(py, ty) {
@@ -437,21 +441,41 @@ pub fn finish_object_base(ty: &Bound<'_, PyType>) -> PyResult<()> {
 pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>) -> PyResult<()> {
     let py = cls.py();
     let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();
-    // The nearest registered base in the MRO holds the inherited fields.
+    // The registered bases' schemas: the one with the most fields holds the inherited fields;
+    // every other one must be a prefix of it (the same fields, not just the same names), so the
+    // fields come down one line of classes. Field-less mixins combine with anything.
     let mro = cls.getattr("__mro__")?.cast_into::<PyTuple>()?;
-    let mut parent = None;
+    let mut bases: Vec<(Bound<'_, Schema>, String)> = Vec::new();
     for base in mro.iter().skip(1) {
         let own = base.getattr("__dict__")?;
         if own.contains("__tether_schema__")? {
-            parent = Some(own.get_item("__tether_schema__")?.cast_into::<Schema>()?);
-            break;
+            let schema = own.get_item("__tether_schema__")?.cast_into::<Schema>()?;
+            bases.push((schema, base.getattr("__name__")?.extract()?));
         }
     }
-    let Some(parent) = parent else {
+    let Some((parent, parent_name)) = bases
+        .iter()
+        .max_by_key(|(s, _)| s.get().fields.len())
+        .cloned()
+    else {
         return Err(PyTypeError::new_err(
             "tether classes must derive from tether.Object",
         ));
     };
+    for (other, other_name) in &bases {
+        let (long, short) = (&parent.get().fields, &other.get().fields);
+        if !short
+            .iter()
+            .zip(long.iter())
+            .all(|(a, b)| core::ptr::eq(a.def, b.def))
+        {
+            return Err(PyTypeError::new_err(format!(
+                "{}: fields can be inherited along one line of tether classes only \
+                 ({parent_name} and {other_name} both declare fields)",
+                cls.name()?
+            )));
+        }
+    }
     // SAFETY: attached; `cls` was just created (no instances yet).
     unsafe { types::patch_subclass(ty) }.map_err(|_| PyErr::fetch(py))?;
     let owner = cls.name()?.to_string();

@@ -469,3 +469,41 @@ pub unsafe fn patch_subclass(ty: *mut ffi::PyTypeObject) -> Result<(), Raised> {
     }
     Ok(())
 }
+
+/// `TypeError` if `ty` is abstract (`abc.ABCMeta` left abstract methods unimplemented), as
+/// `object.__new__` does: every tied class's `tp_new` checks this first.
+///
+/// # Safety
+///
+/// Attached; `ty` is a live type.
+pub unsafe fn refuse_abstract(ty: *mut ffi::PyTypeObject) -> Result<(), Raised> {
+    // SAFETY: `ty` is live (caller).
+    if unsafe { ffi::PyType_GetFlags(ty) } & ffi::Py_TPFLAGS_IS_ABSTRACT == 0 {
+        return Ok(());
+    }
+    // SAFETY: attached (caller).
+    let py = unsafe { pyo3::Python::assume_attached() };
+    use pyo3::prelude::*;
+    // SAFETY: `ty` is live.
+    let cls = unsafe { Bound::<PyAny>::from_borrowed_ptr(py, ty.cast()) };
+    let names: Vec<String> = cls
+        .getattr("__abstractmethods__")
+        .and_then(|m| m.try_iter()?.map(|n| n?.extract::<String>()).collect())
+        .unwrap_or_default();
+    let mut names = names;
+    names.sort();
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    Err(raise(
+        // SAFETY: reading an exception type object.
+        unsafe { ffi::PyExc_TypeError },
+        &format!(
+            "Can't instantiate abstract class {} without an implementation for abstract \
+             method{} {}",
+            cls.getattr("__name__")
+                .and_then(|n| n.extract::<String>())
+                .unwrap_or_default(),
+            if names.len() == 1 { "" } else { "s" },
+            quoted.join(", ")
+        ),
+    ))
+}

@@ -139,3 +139,83 @@ def test_a_finalizer_that_fetches_its_own_object_twice_terminates(quiet_stats):
     del holder
     gc.collect()
     assert_balanced(quiet_stats)
+
+
+class Marker(tether.Object):
+    pass
+
+
+class Data(tether.Object):
+    x: int = 1
+
+
+class Marked(Marker, Data):  # item 7: a field-less mixin listed first is fine
+    y: int = 2
+
+
+def test_a_field_less_mixin_combines_with_a_class_that_declares_fields():
+    m = Marked(5, 6)
+    assert (m.x, m.y) == (5, 6)
+    assert isinstance(m, Marker) and isinstance(m, Data)
+    assert Marked.__tether_fields__ == ("x", "y")
+
+
+def test_two_lines_of_fields_still_cannot_be_combined():
+    class Other(tether.Object):
+        x: int = 0
+
+    with pytest.raises(TypeError, match="one line of tether classes"):
+
+        class Both(Data, Other):
+            pass
+
+
+def test_abstract_methods_are_enforced():
+    import abc
+
+    class Meta(type(tether.Object), abc.ABCMeta):
+        pass
+
+    class Shape(tether.Object, metaclass=Meta):
+        @abc.abstractmethod
+        def area(self): ...
+
+    class Square(Shape):
+        side: int = 1
+
+        def area(self):
+            return self.side**2
+
+    with pytest.raises(TypeError, match="abstract class Shape.*'area'"):
+        Shape()
+    assert Square(3).area() == 9
+
+
+class Point(tether.Object):
+    x: int = 0
+    y: int = 0
+
+
+class Reduced(Point):
+    def __reduce__(self):
+        return (Reduced, ())  # drops the coordinates on purpose
+
+
+class Stated(Point):
+    def __getstate__(self):
+        return {"x": self.x * 10}
+
+    def __setstate__(self, state):
+        self.x = state["x"] + 1
+
+
+def test_pickling_honours_a_subclass_reduce_and_state_hooks():
+    import pickle
+
+    p = pickle.loads(pickle.dumps(Point(1, 2)))
+    assert (p.x, p.y) == (1, 2)
+    r = pickle.loads(pickle.dumps(Reduced(3, 4)))
+    assert type(r) is Reduced and (r.x, r.y) == (0, 0)
+    s = pickle.loads(pickle.dumps(Stated(3, 4)))
+    assert type(s) is Stated and s.x == 31
+    assert not hasattr(s, "y")  # made by __new__ and __setstate__ only, as for any object
