@@ -123,6 +123,15 @@ impl AdapterState {
         self.caching.swap(on, std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// After `fork`, in the child: only the forking thread exists there, so no thread is attached
+    /// for a reclaim, whatever the parent's count said (a child that inherited a count of one
+    /// would wait for that thread at exit for ever).
+    pub fn after_fork_in_child(&self) {
+        // SeqCst: as every access to the Dekker pair; the child is single-threaded here anyway.
+        self.attached
+            .store(0, binding_core::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Whether the at-exit hook ran.
     pub fn is_shutting_down(&self) -> bool {
         // Relaxed: a hint; `Interp::attach` decides with SeqCst.

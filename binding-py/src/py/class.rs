@@ -175,11 +175,26 @@ pub(crate) fn metaclass(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
     )?;
     module.add_function(wrap_pyfunction!(_patch, &module)?)?;
     let meta = module.getattr("TiedType")?.cast_into::<PyType>()?.unbind();
-    // The at-exit hook of this extension's adapter (its state is per extension library).
+    // The at-exit hook of this extension's adapter (its state is per extension library), and
+    // its reset in a forked child.
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(at_exit, &module)?,))?;
+    let kwargs = PyDict::new(py);
+    kwargs.set_item(
+        "after_in_child",
+        wrap_pyfunction!(after_fork_in_child, &module)?,
+    )?;
+    py.import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
     // A racing initialiser (free-threaded) made one too: keep the first.
     Ok(METACLASS.get_or_init(|| meta))
+}
+
+/// Registered with `os.register_at_fork(after_in_child=...)`.
+#[pyfunction]
+fn after_fork_in_child() {
+    use crate::runtime::Runtime;
+    CApi.state().after_fork_in_child();
 }
 
 /// Registered with `atexit`: from now on nothing attaches to the interpreter.

@@ -136,6 +136,29 @@ fn set_caching(on: bool) -> bool {
     CApi.state().set_caching(on)
 }
 
+/// `_fork_while_a_reclaim_attaches() -> int`: starts a thread that begins attaching for a
+/// reclaim (it counts itself, then waits for the GIL this call holds), and forks right then;
+/// returns `os.fork()`'s result. The child must exit normally: its at-exit hook must not wait
+/// for a thread that does not exist there.
+#[pyfunction]
+fn _fork_while_a_reclaim_attaches(py: Python<'_>) -> PyResult<i64> {
+    use binding_core::Frontend;
+    use std::sync::atomic::Ordering::SeqCst;
+    let state = CApi.state();
+    let before = state.attached.load(SeqCst);
+    let t = std::thread::spawn(|| drop(super::capi::CPYTHON.attach()));
+    // The thread counts itself before it waits for the GIL, which we hold until the fork.
+    while state.attached.load(SeqCst) == before {
+        std::hint::spin_loop();
+    }
+    let pid: i64 = py.import("os")?.call_method0("fork")?.extract()?;
+    if pid != 0 {
+        py.detach(|| t.join())
+            .map_err(|_| PyRuntimeError::new_err("the attaching thread panicked"))?;
+    }
+    Ok(pid)
+}
+
 /// The `tether._core.testing` submodule.
 pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let m = PyModule::new(py, "testing")?;
@@ -147,5 +170,6 @@ pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     m.add_function(wrap_pyfunction!(native_refcount, &m)?)?;
     m.add_function(wrap_pyfunction!(stats, &m)?)?;
     m.add_function(wrap_pyfunction!(set_caching, &m)?)?;
+    m.add_function(wrap_pyfunction!(_fork_while_a_reclaim_attaches, &m)?)?;
     Ok(m)
 }

@@ -219,3 +219,26 @@ def test_pickling_honours_a_subclass_reduce_and_state_hooks():
     s = pickle.loads(pickle.dumps(Stated(3, 4)))
     assert type(s) is Stated and s.x == 31
     assert not hasattr(s, "y")  # made by __new__ and __setstate__ only, as for any object
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_exits_though_the_parent_had_a_reclaim_attaching():
+    # Item 2: the child inherited the count of threads attached for a reclaim and its at-exit
+    # hook waited for them for ever.
+    code = textwrap.dedent(
+        """
+        import os, sys, warnings
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads
+        import tether._core as core
+        pid = core.testing._fork_while_a_reclaim_attaches()
+        if pid == 0:
+            sys.exit(0)  # the child's normal exit runs tether's at-exit hook
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+        """
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked child hangs at exit")
+    assert out.returncode == 0 and out.stdout.strip() == "child 0", (out.stdout, out.stderr[-2000:])
