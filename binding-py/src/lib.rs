@@ -29,14 +29,22 @@ pub use py::{CApi, CPYTHON, CPython};
 
 #[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
 pub use py::{
+    cell::FieldCell,
     class::{Args, Class, ClassDef, add_class, stats},
     member::Member,
     native::Visit,
     tied::{Tied, WeakTied},
 };
 
+/// `#[derive(Class)]`: implements [`Class`] from attributes (`#[tether(module = "…")]` on the
+/// struct, `#[tether(get, set)]` on its fields); see `docs/extending.md`. The derive and the
+/// trait share the name, as serde's `Serialize` does.
+#[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
+pub use binding_py_macros::Class;
+
 /// Everything a binding crate needs: `use tether_py::prelude::*;`.
 #[cfg(all(feature = "python", not(any(loom, feature = "shuttle"))))]
 pub mod prelude {
-    pub use crate::{Class, ClassDef, Member, Tied, Visit, WeakTied, add_class};
+    // `Class` is both the trait and its derive.
+    pub use crate::{Class, ClassDef, FieldCell, Member, Tied, Visit, WeakTied, add_class};
 }

@@ -155,6 +155,22 @@ class TiedType(type):
         return cls
 "#;
 
+/// `ImportError` unless the calling thread runs the main interpreter: the adapter's state (the
+/// class registry, the at-exit flag, the metaclass) is process-wide, and Python objects must not
+/// cross interpreters.
+pub(crate) fn refuse_subinterpreter() -> PyResult<()> {
+    // SAFETY: attached (callers hold a `Python` token); both calls only read interpreter state.
+    let main = unsafe { ffi::PyInterpreterState_Get() == ffi::PyInterpreterState_Main() };
+    if main {
+        Ok(())
+    } else {
+        Err(pyo3::exceptions::PyImportError::new_err(
+            "tether does not support sub-interpreters: import it in the main interpreter only \
+             (its native state is shared by the whole process)",
+        ))
+    }
+}
+
 /// `_patch(cls)`: the metaclass's hook (see [`METACLASS`]).
 #[pyfunction]
 fn _patch(cls: &Bound<'_, PyType>) -> PyResult<()> {
@@ -163,6 +179,7 @@ fn _patch(cls: &Bound<'_, PyType>) -> PyResult<()> {
 }
 
 pub(crate) fn metaclass(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
+    refuse_subinterpreter()?;
     if let Some(m) = METACLASS.get() {
         return Ok(m);
     }

@@ -2,6 +2,7 @@
 
 mod array;
 mod capi;
+pub mod cell;
 pub mod class;
 mod function;
 mod kind;

@@ -34,6 +34,7 @@ fn handle(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    class::refuse_subinterpreter()?;
     // tether's own classes, registered through the extension API like any binding's.
     add_class::<Fields>(m)?;
     add_class::<Items>(m)?;

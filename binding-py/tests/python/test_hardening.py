@@ -242,3 +242,38 @@ def test_a_forked_child_exits_though_the_parent_had_a_reclaim_attaching():
     except subprocess.TimeoutExpired:
         pytest.fail("the forked child hangs at exit")
     assert out.returncode == 0 and out.stdout.strip() == "child 0", (out.stdout, out.stderr[-2000:])
+
+
+@pytest.mark.parametrize("order", ["sub-first", "main-first"])
+def test_a_sub_interpreter_import_is_a_clear_import_error(order):
+    # Item 3: importing tether in a sub-interpreter deadlocked (3.11); now it raises ImportError,
+    # and the main interpreter imports it, whichever came first.
+    code = textwrap.dedent(
+        f"""
+        try:
+            import _xxsubinterpreters as si
+            create, run = si.create, si.run_string
+        except ImportError:
+            import _interpreters as si
+            create, run = si.create, si.run_string
+        def sub():
+            i = create()
+            try:
+                out = run(i, "import tether")
+            except Exception as e:  # 3.11 raises
+                out = e
+            if out is not None:  # 3.14 returns the exception info
+                print("sub", getattr(out, "type", out), out)
+        def main():
+            import tether
+            print("main ok", tether.Object.__name__)
+        (sub() if "{order}" == "sub-first" else main())
+        (main() if "{order}" == "sub-first" else sub())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    if "No module named" in out.stderr:
+        pytest.skip("no sub-interpreter module")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "main ok Object" in out.stdout
+    assert "ImportError" in out.stdout, out.stdout

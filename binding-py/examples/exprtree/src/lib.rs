@@ -7,6 +7,7 @@
 //! `contrast` holds the same tree behind plain PyO3 classes, for the tests to compare.
 
 mod contrast;
+mod derived;
 mod parser;
 mod testing;
 
@@ -539,5 +540,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_stats, m)?)?;
     m.add_submodule(&contrast::module(m.py())?)?;
     m.add_submodule(&testing::module(m.py())?)?;
+    m.add_submodule(&derived::module(m.py())?)?;
     Ok(())
 }
