@@ -136,27 +136,27 @@ fn set_caching(on: bool) -> bool {
     CApi.state().set_caching(on)
 }
 
-/// `_fork_while_a_reclaim_attaches() -> int`: starts a thread that begins attaching for a
-/// reclaim (it counts itself, then waits for the GIL this call holds), and forks right then;
-/// returns `os.fork()`'s result. The child must exit normally: its at-exit hook must not wait
-/// for a thread that does not exist there.
+/// `_fork_while_a_reclaim_attaches() -> int`: forks while the count of threads attaching for a
+/// reclaim says one is (the state a reclaiming thread is in between counting itself and
+/// attaching, reproduced deterministically: such a thread exists in the parent only); returns
+/// `os.fork()`'s result. The child must exit normally: its at-exit hook must not wait for a
+/// thread that does not exist there.
 #[pyfunction]
 fn _fork_while_a_reclaim_attaches(py: Python<'_>) -> PyResult<i64> {
-    use binding_core::Frontend;
     use std::sync::atomic::Ordering::SeqCst;
     let state = CApi.state();
-    let before = state.attached.load(SeqCst);
-    let t = std::thread::spawn(|| drop(super::capi::CPYTHON.attach()));
-    // The thread counts itself before it waits for the GIL, which we hold until the fork.
-    while state.attached.load(SeqCst) == before {
-        std::hint::spin_loop();
+    // SeqCst: as every access to the attach count (a Dekker pair with shutdown).
+    state.attached.fetch_add(1, SeqCst);
+    let pid = py
+        .import("os")?
+        .call_method0("fork")
+        .and_then(|p| p.extract::<i64>());
+    if !matches!(pid, Ok(0)) {
+        // The parent (or a failed fork): the pretended thread is done.
+        // SeqCst: as above.
+        state.attached.fetch_sub(1, SeqCst);
     }
-    let pid: i64 = py.import("os")?.call_method0("fork")?.extract()?;
-    if pid != 0 {
-        py.detach(|| t.join())
-            .map_err(|_| PyRuntimeError::new_err("the attaching thread panicked"))?;
-    }
-    Ok(pid)
+    pid
 }
 
 /// The `tether._core.testing` submodule.
