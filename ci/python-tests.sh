@@ -7,14 +7,14 @@
 #      with debug assertions) and runs the pytest suite, then again under pytest-run-parallel;
 #   3. the example extension package built on tether's extension API
 #      (binding-py/examples/exprtree): fmt, clippy, `maturin develop` and its own pytest suite on
-#      each interpreter;
+#      each interpreter; then both suites once more on release builds (first interpreter);
 #   4. the cp314t wheels of both (`maturin build --release -i python3.14t`), so the
 #      Py_GIL_DISABLED paths compile even though no free-threaded interpreter runs in CI.
 #
 # Usage: bash ci/python-tests.sh                         # CPython 3.11 and 3.14 (ci/python-env.sh)
 #        PYTHON=/path/to/python bash ci/python-tests.sh  # that interpreter instead (e.g. a 3.14t:
 #                                                        # the threaded tests then run GIL-free)
-# Environment: TETHER_PY_SKIP=rust,cp314t,parallel   skip parts (comma-separated)
+# Environment: TETHER_PY_SKIP=rust,cp314t,parallel,release   skip parts (comma-separated)
 #              TETHER_PY_PARALLEL=4                  threads per test under pytest-run-parallel
 #              TETHER_EXTENDED=1                     longer shuttle runs and a higher loom bound
 set -euo pipefail
@@ -144,6 +144,18 @@ for INTERP in "${INTERPRETERS[@]}"; do
   (cd "$EXAMPLE" && "$PY" -m pytest -q -p no:cacheprovider -o faulthandler_timeout=300 tests) || rc=$?
   [ "$rc" -eq 5 ] && die "exprtree: pytest collected no tests ($PY)"
   [ "$rc" -eq 0 ] || die "exprtree: pytest failed with status $rc ($PY)"
+
+  if [ "$INTERP" = "${INTERPRETERS[0]}" ] && ! skip release; then
+    # Optimised builds too: undefined behaviour the debug build hides (a write through a
+    # reference the optimiser may treat as read-only) shows up only here.
+    log "python $DESC: release builds of tether and exprtree, both suites"
+    (cd binding-py && VIRTUAL_ENV=$(dirname "$(dirname "$PY")") "$PY" -m maturin develop --release --quiet)
+    (cd "$EXAMPLE" && CARGO_TARGET_DIR=$EXAMPLE_TARGET VIRTUAL_ENV=$(dirname "$(dirname "$PY")") \
+       "$PY" -m maturin develop --release --quiet)
+    run_pytest "$PY"
+    (cd "$EXAMPLE" && "$PY" -m pytest -q -p no:cacheprovider -o faulthandler_timeout=300 tests) \
+      || die "exprtree (release build): pytest failed ($PY)"
+  fi
 done
 
 if ! skip cp314t; then

@@ -62,11 +62,11 @@ pub struct NativeVTable {
     pub(crate) type_id: TypeId,
     /// The registered class of the value's fresh wrappers (see `Class::class_name`), or a
     /// raised `TypeError`.
-    pub(crate) class: unsafe fn(&Meta) -> Result<NonNull<ffi::PyTypeObject>, Raised>,
+    pub(crate) class: unsafe fn(NonNull<Meta>) -> Result<NonNull<ffi::PyTypeObject>, Raised>,
     /// Visits the Python objects the value holds (`tp_traverse`).
-    pub(crate) traverse: unsafe fn(&Meta, &Visit<'_>) -> c_int,
+    pub(crate) traverse: unsafe fn(NonNull<Meta>, &Visit<'_>) -> c_int,
     /// Drops the Python objects the value holds (`tp_clear`).
-    pub(crate) clear: unsafe fn(&Meta),
+    pub(crate) clear: unsafe fn(NonNull<Meta>),
 }
 
 /// A native object of this extension: the [`Meta`] head, then the value. `repr(C)`, so the
@@ -122,36 +122,27 @@ impl<T: NativeValue> Native<T> {
     }
 
     /// # Safety
-    /// `meta` heads a `Native<T>`.
-    unsafe fn value_of(meta: &Meta) -> &T {
+    /// `meta` heads a live `Native<T>` and carries the provenance of the whole block (it comes
+    /// from the kernel's header pointer, never from a `&Meta`, whose provenance covers only the
+    /// head: writing to the value through it would be undefined behaviour).
+    unsafe fn value_of<'a>(meta: NonNull<Meta>) -> &'a T {
         // SAFETY: `Native<T>` is repr(C) with the meta first (caller).
-        unsafe { &(*core::ptr::from_ref(meta).cast::<Native<T>>()).value }
+        unsafe { &(*meta.as_ptr().cast::<Native<T>>()).value }
     }
 
-    unsafe fn class(meta: &Meta) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
+    unsafe fn class(meta: NonNull<Meta>) -> Result<NonNull<ffi::PyTypeObject>, Raised> {
         // SAFETY: the vtable is only ever installed on a `Native<T>`.
         unsafe { Self::value_of(meta) }.registered_class()
     }
 
-    unsafe fn traverse(meta: &Meta, visit: &Visit<'_>) -> c_int {
+    unsafe fn traverse(meta: NonNull<Meta>, visit: &Visit<'_>) -> c_int {
         // SAFETY: as above.
         unsafe { Self::value_of(meta) }.traverse_value(visit)
     }
 
-    unsafe fn clear(meta: &Meta) {
+    unsafe fn clear(meta: NonNull<Meta>) {
         // SAFETY: as above.
         unsafe { Self::value_of(meta) }.clear_value()
-    }
-}
-
-impl Meta {
-    /// The value, if it is a `T`.
-    pub fn downcast<T: 'static>(&self) -> Option<&T> {
-        if self.vtable.type_id != TypeId::of::<T>() {
-            return None;
-        }
-        // SAFETY: the type id says this meta heads a `Native<T>` (repr(C), meta first).
-        Some(unsafe { &(*core::ptr::from_ref(self).cast::<Native<T>>()).value })
     }
 }
 
@@ -248,18 +239,38 @@ impl NativeValue for () {
     fn clear_value(&self) {}
 }
 
-/// The head of the native object behind a handle.
+/// The head of the native object behind a handle, as a pointer with the provenance of the whole
+/// block (derived from the kernel's header pointer).
 ///
 /// Every native object of this extension is an `ObjectArc<Native<T>, CPython>` for some `T`
 /// (`Native::new` is the only way one is made, and handles only come from there), so the head
-/// is at the measured offset from the header.
+/// is at a fixed offset from the header.
+#[inline]
+pub fn meta_ptr(h: &Handle) -> NonNull<Meta> {
+    // SAFETY: the header heads an `ObjectArc<Native<T>, CPython>` block whose `Native<T>` (and
+    // so its meta, at offset 0) sits at `NATIVE_OFFSET`: the result is in bounds and non-null.
+    unsafe { NonNull::new_unchecked(h.as_ptr().as_ptr().cast::<u8>().add(NATIVE_OFFSET).cast()) }
+}
+
+/// The head of the native object behind a handle (to read its vtable and class only: the value
+/// is reached with [`value_of`], never through a `&Meta`).
 #[inline]
 pub fn meta_of(h: &Handle) -> &Meta {
-    let offset = NATIVE_OFFSET;
-    // SAFETY: the header heads an `ObjectArc<Native<T>, CPython>` block whose `Native<T>` (and
-    // so its meta, at offset 0) sits at `offset`; our strong reference keeps it alive while `h`
-    // is borrowed.
-    unsafe { &*h.as_ptr().as_ptr().cast::<u8>().add(offset).cast::<Meta>() }
+    // SAFETY: our strong reference keeps the meta alive while `h` is borrowed.
+    unsafe { meta_ptr(h).as_ref() }
+}
+
+/// The value behind a handle, if it is a `T`.
+#[inline]
+pub fn value_of<T: 'static>(h: &Handle) -> Option<&T> {
+    let meta = meta_ptr(h);
+    // SAFETY: the meta is live (our strong reference).
+    if unsafe { meta.as_ref() }.vtable.type_id != TypeId::of::<T>() {
+        return None;
+    }
+    // SAFETY: the type id says this is a `Native<T>` (repr(C), meta first); the pointer has the
+    // block's provenance; the value lives while `h` does.
+    Some(unsafe { &(*meta.as_ptr().cast::<Native<T>>()).value })
 }
 
 /// The `TypeError` for a native value that has no registered class.
@@ -492,7 +503,7 @@ pub unsafe fn wrap(h: &Handle) -> Result<*mut ffi::PyObject, Raised> {
     let class = || match &meta.class {
         Some(c) => Ok(c.as_ptr().cast::<ffi::PyTypeObject>()),
         // SAFETY: the vtable belongs to the value `meta` heads.
-        None => unsafe { (meta.vtable.class)(meta) }.map_err(|Raised| AllocFailed),
+        None => unsafe { (meta.vtable.class)(meta_ptr(h)) }.map_err(|Raised| AllocFailed),
     };
     // SAFETY: attached (caller); the class is kept alive by the object or the registry.
     match unsafe { CPYTHON.wrap_with(h, class) } {
@@ -538,7 +549,7 @@ pub unsafe fn with_value<T: 'static, R>(
     f: impl FnOnce(&Handle, &T) -> R,
 ) -> Result<R, Raised> {
     // SAFETY: caller.
-    let out = unsafe { with_native(o, |h, meta| meta.downcast::<T>().map(|v| f(h, v))) }?;
+    let out = unsafe { with_native(o, |h, _| value_of::<T>(h).map(|v| f(h, v))) }?;
     out.ok_or_else(|| {
         raise(
             // SAFETY: reading an exception type object.

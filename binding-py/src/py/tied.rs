@@ -13,7 +13,7 @@ use pyo3::{Borrowed, ffi};
 
 use super::capi::CPython;
 use super::class::Class;
-use super::native::{Handle, Native, Raised, meta_of, release, type_name, wrap};
+use super::native::{Handle, Native, Raised, release, type_name, value_of, wrap};
 use super::types::{handle_of, is_tied};
 
 /// A strong reference to a native object holding a `T`: what native code holds, and what
@@ -58,7 +58,7 @@ impl<T: Class> Tied<T> {
 
     /// Wraps an erased handle, if its object holds a `T`.
     pub(crate) fn from_handle(handle: Handle) -> Option<Self> {
-        meta_of(&handle).downcast::<T>()?;
+        value_of::<T>(&handle)?;
         Some(Self {
             handle: ManuallyDrop::new(handle),
             _value: PhantomData,
@@ -111,7 +111,7 @@ impl<T: Class> Deref for Tied<T> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        match meta_of(&self.handle).downcast::<T>() {
+        match value_of::<T>(&self.handle) {
             Some(v) => v,
             // The invariant (checked when made) says it is a `T`.
             None => unreachable!("a Tied<T> holds a T"),

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use pyo3::ffi;
 
 use super::capi::{CApi, CPYTHON};
-use super::native::{Handle, Meta, Raised, Visit, meta_of, raise, type_name};
+use super::native::{Handle, Meta, Raised, Visit, meta_ptr, raise, type_name};
 use crate::adapter::WrapperObj;
 
 /// `tp_dealloc` of every wrapper type (and of every Python subclass: `patch_subclass` installs
@@ -59,19 +59,18 @@ pub unsafe extern "C" fn tether_alloc(
 ///
 /// `o` is a live wrapper; the collector runs (the GIL is held, or the world is stopped), so
 /// nothing moves its handle meanwhile.
-unsafe fn sole_native<'a>(o: *mut ffi::PyObject) -> Option<&'a Meta> {
+unsafe fn sole_native(o: *mut ffi::PyObject) -> Option<NonNull<Meta>> {
     // SAFETY: `o` is a live wrapper (caller).
     let w = unsafe { WrapperObj::<CApi>::of(NonNull::new_unchecked(o)) };
     let header = w.slot.header()?;
     // SAFETY: the slot owns a reference, keeping the header alive while `o` lives.
-    let header = unsafe { header.as_ref() };
-    if header.strong_count() != 1 {
+    if unsafe { header.as_ref() }.strong_count() != 1 {
         return None;
     }
     // SAFETY: the slot's reference, borrowed (not dropped).
-    let h = ManuallyDrop::new(unsafe { Handle::from_raw(NonNull::from(header)) });
-    // SAFETY: the meta lives as long as the object, which our wrapper keeps alive.
-    Some(unsafe { &*core::ptr::from_ref(meta_of(&h)) })
+    let h = ManuallyDrop::new(unsafe { Handle::from_raw(header) });
+    // The meta lives as long as the object, which our wrapper keeps alive.
+    Some(meta_ptr(&h))
 }
 
 /// `tp_traverse`: the wrapper's (heap) type, and the Python objects its native value owns while
@@ -87,9 +86,11 @@ pub unsafe extern "C" fn tether_traverse(
         return r;
     }
     // SAFETY: tp_traverse runs on a live object while the collector runs.
-    let Some(meta) = (unsafe { sole_native(o) }) else {
+    let Some(ptr) = (unsafe { sole_native(o) }) else {
         return 0;
     };
+    // SAFETY: live while `o` is (see `sole_native`).
+    let meta = unsafe { ptr.as_ref() };
     // SAFETY: CPython's visitor for this traversal.
     let v = unsafe { Visit::new(visit, arg) };
     // The class the native object records (a Python subclass, or a `tether.Object` class) is one
@@ -99,16 +100,17 @@ pub unsafe extern "C" fn tether_traverse(
         v.call_ptr(class.as_ptr().as_ptr());
     }
     // SAFETY: the vtable belongs to the native value `meta` heads.
-    unsafe { (meta.vtable.traverse)(meta, &v) }
+    unsafe { (meta.vtable.traverse)(ptr, &v) }
 }
 
 /// `tp_clear`: the collector found the wrapper in unreachable garbage. Drops the Python objects
 /// its native value owns (when the wrapper holds the only strong reference, as for traverse).
 pub unsafe extern "C" fn tether_clear(o: *mut ffi::PyObject) -> c_int {
     // SAFETY: as in `tether_traverse`.
-    if let Some(meta) = unsafe { sole_native(o) } {
-        // SAFETY: the vtable belongs to the native value `meta` heads; attached.
-        unsafe { (meta.vtable.clear)(meta) };
+    if let Some(ptr) = unsafe { sole_native(o) } {
+        // SAFETY: the vtable belongs to the native value `ptr` heads (a pointer with the block's
+        // provenance); attached.
+        unsafe { (ptr.as_ref().vtable.clear)(ptr) };
     }
     0
 }

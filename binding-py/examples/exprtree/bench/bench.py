@@ -23,10 +23,16 @@ p = Plain()
 p.x = object()
 def f(): pass
 t = exprtree.parse("x * (y + 2)")
-keep = t.right            # held: every t.right is a hit
+keep = t.right            # held: every t.right is a hit (a property: closure over &Tied<Expr>)
 d = exprtree.parse("x * (y + 2)")   # not held: every d.right revives the dead wrapper in place
 h = contrast.holder()     # a #[pyclass] getter returning a stored Py<T>
 n = contrast.tree(1)      # a #[pyclass] getter building a fresh wrapper per read
+from exprtree._native import _testing
+m = _testing.Holder()     # a Member property (ClassDef::member_of): tether's field fast path
+m.node = exprtree.Num(1)
+keep_m = m.node           # held: every m.node is a hit
+dm = _testing.Holder()
+dm.node = exprtree.Num(2) # not held: every dm.node revives in place
 """
 
 REPEAT = 20
@@ -38,6 +44,8 @@ BENCHES = [
     ("PyO3 getter, fresh wrapper", "n.first"),
     ("exprtree t.right hit", "t.right"),
     ("exprtree t.right drop + refetch", "d.right"),
+    ("member (m.node) hit", "m.node"),
+    ("member (m.node) drop + refetch", "dm.node"),
 ]
 BASE = "bare C getset (f.__name__)"
 

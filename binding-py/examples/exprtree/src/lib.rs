@@ -95,6 +95,16 @@ impl Expr {
         }))
     }
 
+    /// One child of a BinOp (`None` for a leaf).
+    pub fn child(&self, right_side: bool) -> Option<Tied<Expr>> {
+        match &self.node {
+            Node::BinOp { left, right, .. } => {
+                Some(lock(if right_side { right } else { left }).clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The children, left to right.
     pub fn children(&self) -> Vec<Tied<Expr>> {
         match &self.node {
@@ -411,13 +421,13 @@ impl Class for Expr {
                 .with_doc("The operator: '+', '-', '*' or '/'.")
                 .property(
                     "left",
-                    |e: &Tied<Expr>| Ok(e.children().into_iter().next()),
+                    |e: &Tied<Expr>| Ok(e.child(false)),
                     |e: &Tied<Expr>, v: Tied<Expr>| set_child(e, false, v),
                 )
                 .with_doc("The left operand (assigning re-parents both nodes).")
                 .property(
                     "right",
-                    |e: &Tied<Expr>| Ok(e.children().into_iter().nth(1)),
+                    |e: &Tied<Expr>| Ok(e.child(true)),
                     |e: &Tied<Expr>, v: Tied<Expr>| set_child(e, true, v),
                 )
                 .with_doc("The right operand (assigning re-parents both nodes).");
