@@ -546,10 +546,18 @@ fn _stats() -> HashMap<&'static str, isize> {
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     add_class::<Expr>(m)?;
+    // Submodules, importable by name (pickle finds their classes through `sys.modules`).
+    let modules = m.py().import("sys")?.getattr("modules")?;
+    for sub in [
+        contrast::module(m.py())?,
+        testing::module(m.py())?,
+        derived::module(m.py())?,
+    ] {
+        let name = sub.name()?.to_string();
+        m.add_submodule(&sub)?;
+        modules.set_item(format!("exprtree._native.{name}"), sub)?;
+    }
     m.add_function(wrap_pyfunction!(parse, m)?)?;
     m.add_function(wrap_pyfunction!(_stats, m)?)?;
-    m.add_submodule(&contrast::module(m.py())?)?;
-    m.add_submodule(&testing::module(m.py())?)?;
-    m.add_submodule(&derived::module(m.py())?)?;
     Ok(())
 }

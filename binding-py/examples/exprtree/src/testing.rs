@@ -84,6 +84,60 @@ fn node_from_rust(py: Python<'_>, this: Tied<Holder>) -> Option<Tied<Expr>> {
     this.node.get_tied::<Expr>(py)
 }
 
+/// A value type: equality and hash by value, static and class methods, a class attribute, and
+/// pickling through its own `__reduce__`.
+pub struct Point {
+    x: i64,
+    y: i64,
+}
+
+impl Class for Point {
+    const NAME: &'static str = "Point";
+    const MODULE: &'static str = "exprtree._native._testing";
+    const DOC: &'static str = "Point(x, y): an immutable point compared by value.";
+    fn define(c: &mut ClassDef<'_, Self>) -> PyResult<()> {
+        let py = c.py();
+        c.constructor(|(x, y): (i64, i64)| Ok(Point { x, y }))
+            .getter("x", |p: &Tied<Point>| Ok(p.x))
+            .getter("y", |p: &Tied<Point>| Ok(p.y));
+        c.eq_hash(
+            |a: &Point, b: &Point| (a.x, a.y) == (b.x, b.y),
+            |p: &Point| (p.x as u64).wrapping_mul(31).wrapping_add(p.y as u64),
+        )?
+        .repr(|p: &Point| Ok(format!("Point({}, {})", p.x, p.y)))?
+        .staticmethod(wrap_pyfunction!(origin, py)?)?
+        .classmethod(wrap_pyfunction!(from_pair, py)?)?
+        .method(wrap_pyfunction!(point_reduce, py)?)?
+        .attr("DIMENSIONS", 2)?;
+        Ok(())
+    }
+}
+
+/// origin() -> Point: (0, 0).
+#[pyfunction]
+fn origin() -> Tied<Point> {
+    Tied::new(Point { x: 0, y: 0 })
+}
+
+/// from_pair(cls, pair) -> Point: a class method.
+#[pyfunction]
+fn from_pair<'py>(
+    cls: &Bound<'py, pyo3::types::PyType>,
+    pair: (i64, i64),
+) -> PyResult<Bound<'py, PyAny>> {
+    cls.call1(pair)
+}
+
+/// __reduce__(self): `(Point, (x, y))`, the state the author chose to pickle.
+#[pyfunction]
+#[pyo3(name = "__reduce__")]
+fn point_reduce<'py>(
+    this: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, pyo3::types::PyType>, (i64, i64))> {
+    let p: Tied<Point> = this.extract()?;
+    Ok((this.get_type(), (p.x, p.y)))
+}
+
 /// A value whose class name names no registered subclass.
 pub struct Stray;
 
@@ -166,6 +220,7 @@ pub fn module(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     add_class::<Faulty>(&m)?;
     add_class::<Stray>(&m)?;
     add_class::<Holder>(&m)?;
+    add_class::<Point>(&m)?;
     m.add_function(wrap_pyfunction!(unregistered, &m)?)?;
     m.add_function(wrap_pyfunction!(stray, &m)?)?;
     m.add_function(wrap_pyfunction!(register_expr_again, &m)?)?;

@@ -149,3 +149,26 @@ def test_a_cycle_through_a_member_is_collected():
         h.item = [h]
     del h
     assert counters() == before
+
+
+def test_value_equality_hash_static_and_class_methods_and_pickling():
+    import pickle
+
+    P = X.Point
+    a, b = P(1, 2), P(1, 2)
+    assert a is not b and a == b and not (a != b) and hash(a) == hash(b)
+    assert a != P(2, 1) and (a == 3) is False  # NotImplemented, then identity
+    assert {a: "x"}[b] == "x"
+    assert P.origin() == P(0, 0) and type(P.origin()) is P
+    assert P.from_pair((3, 4)) == P(3, 4)
+    assert P.DIMENSIONS == 2 and repr(a) == "Point(1, 2)"
+    assert P.__doc__.startswith("Point(x, y)")
+    c = pickle.loads(pickle.dumps(a))
+    assert c == a and c is not a and type(c) is P
+
+
+def test_pickling_a_tree_node_without_state_is_refused():
+    import pickle
+
+    with pytest.raises((TypeError, pickle.PicklingError)):
+        pickle.dumps(exprtree.parse("a + 1"))
