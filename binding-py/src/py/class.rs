@@ -845,9 +845,13 @@ pub fn add_class<T: Class>(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
     let mut made = Vec::new();
     build(meta, &base, &mut def, &mut made)?;
+    for (name, ty, _) in &made {
+        m.add(*name, ty.bind(py))?;
+    }
+    // No Python code runs while the registry is locked: a free-threaded reader blocked on the
+    // lock could not let a stop-the-world requested meanwhile proceed.
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     for (name, ty, constructor) in made {
-        m.add(name, ty.bind(py))?;
         reg.push(Registered {
             type_id: TypeId::of::<T>(),
             name,
