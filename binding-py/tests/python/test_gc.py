@@ -90,3 +90,16 @@ def test_a_class_holding_its_own_instance_is_collected(quiet_stats):
     gc.collect()
     assert all(r() is None for r in refs), "a class kept alive by its own instance"
     assert_balanced(quiet_stats)
+
+
+def test_a_cycle_through_a_revived_wrapper_is_collected(quiet_stats):
+    parent = Node()
+    parent.next = Node()
+    first = id(parent.next)
+    gc.collect()
+    child = parent.next  # revived in place
+    assert id(child) == first and gc.is_tracked(child)
+    child.meta = [child]
+    parent.next = None  # now the wrapper holds the native object's only strong reference
+    del child, parent
+    assert_balanced(quiet_stats)
