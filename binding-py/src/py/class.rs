@@ -193,9 +193,17 @@ pub(crate) fn metaclass(py: Python<'_>) -> PyResult<&'static Py<PyType>> {
     module.add_function(wrap_pyfunction!(_patch, &module)?)?;
     let meta = module.getattr("TiedType")?.cast_into::<PyType>()?.unbind();
     // The at-exit hook of this extension's adapter (its state is per extension library), and
-    // its reset in a forked child.
-    py.import("atexit")?
-        .call_method1("register", (wrap_pyfunction!(at_exit, &module)?,))?;
+    // its reset in a forked child. The hook runs where the interpreter really begins to exit:
+    // `threading._shutdown()`, which `Py_FinalizeEx` calls before `atexit`'s callbacks (the
+    // module is imported here, so it is always called). An `atexit` callback could be run
+    // early (`atexit._run_exitfuncs()`, a library clearing atexit), after which every reclaim
+    // would leak its cached wrapper for the rest of the process.
+    let hook = wrap_pyfunction!(at_exit, &module)?;
+    let threading = py.import("threading")?;
+    match threading.getattr("_register_atexit") {
+        Ok(register) => register.call1((hook,))?,
+        Err(_) => py.import("atexit")?.call_method1("register", (hook,))?,
+    };
     let kwargs = PyDict::new(py);
     kwargs.set_item(
         "after_in_child",

@@ -49,3 +49,36 @@ def test_interpreter_exit_with_held_objects(tail):
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         assert "Fatal" not in p.stderr, p.stderr
+
+
+@pytest.mark.thread_unsafe(reason="runs subprocesses")
+def test_running_the_atexit_callbacks_early_does_not_stop_reclaims():
+    # Issue 8 item 13: the shutdown flag used to be set by an `atexit` callback, so
+    # `atexit._run_exitfuncs()` (or a library clearing atexit) made every later reclaim leak its
+    # cached wrapper. The hook now runs in threading's shutdown, at the real exit only.
+    code = textwrap.dedent(
+        """
+        import atexit, gc
+        import tether, tether.testing as T
+
+        class Inner(tether.Object):
+            value: int = 0
+
+        class Outer(tether.Object):
+            x: object = None
+
+        atexit._run_exitfuncs()
+        before = T.stats()["wrappers_cached"]
+        o = Outer(Inner())
+        key = T.hold(o.x)
+        o.x  # a cached wrapper
+        del o
+        gc.collect()
+        assert T.stats()["wrappers_cached"] == before + 1, T.stats()
+        T.release_on_foreign_thread(key)  # the reclaim attaches and frees the cached wrapper
+        assert T.stats()["wrappers_cached"] == before, T.stats()
+        print("ok")
+        """
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", (p.stdout, p.stderr[-2000:])
