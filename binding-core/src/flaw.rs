@@ -26,11 +26,14 @@ pub enum Flaw {
     FreshBlindStore = 7,
     /// Dealloc backs off before untracking the dying wrapper from the GC.
     BackoffBeforeUntrack = 8,
+    /// A weak upgrade checks the strong count, then increments it blindly (not one
+    /// compare-exchange): racing the last strong drop, it resurrects a dropped value.
+    UpgradeBlindIncrement = 9,
 }
 
 impl Flaw {
     /// Every variant, the correct one first.
-    pub const ALL: [Flaw; 9] = [
+    pub const ALL: [Flaw; 10] = [
         Flaw::None,
         Flaw::UnlockRelaxed,
         Flaw::ReviveWithoutRearm,
@@ -40,6 +43,7 @@ impl Flaw {
         Flaw::MoveClearsHandleFirst,
         Flaw::FreshBlindStore,
         Flaw::BackoffBeforeUntrack,
+        Flaw::UpgradeBlindIncrement,
     ];
 
     /// The variant with discriminant `n` (for const-generic selection).

@@ -100,6 +100,15 @@ impl<F: Frontend> Header<F> {
         // the value's previous owners' Release decrements only when they reach zero, which makes
         // this fail (as `Weak::upgrade`).
         let mut n = self.strong.load(Ordering::Relaxed);
+        if crate::frontend::flawed!(F, UpgradeBlindIncrement) {
+            // The broken variant: check, then increment (a window between the two).
+            if n == 0 {
+                return false;
+            }
+            // Acquire: as the compare-exchange below (the bug is the window, not the order).
+            self.strong.fetch_add(1, Ordering::Acquire);
+            return true;
+        }
         loop {
             if n == 0 {
                 return false;

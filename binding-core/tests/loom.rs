@@ -64,6 +64,9 @@ cell_tests!(
     detach_shutdown,
 );
 
+// Weak references: an upgrade racing the last strong drop; a weak drop racing reclaim.
+cell_tests!(upgrade_last_drop, weak_drop_reclaim);
+
 macro_rules! flow_tests {
     ($($name:ident),* $(,)?) => {$(
         #[test]
@@ -164,4 +167,8 @@ teeth! {
     teeth_move_clears_handle_first: MoveClearsHandleFirst in lookup_move at 3 finds "S3 violated";
     teeth_fresh_blind_store: FreshBlindStore in lookup_lookup at 2 finds "S4 violated";
     teeth_backoff_before_untrack: BackoffBeforeUntrack in lookup_dealloc at 3 finds "gh-135909";
+    // A weak upgrade that checks, then increments: the last strong drop in the window, and the
+    // upgrade resurrects the dropped value.
+    teeth_upgrade_blind_increment: UpgradeBlindIncrement in upgrade_last_drop at 2
+        finds "S1 violated";
 }

@@ -34,6 +34,13 @@ fn matrix_cells() {
 }
 
 #[test]
+fn weak_reference_cells() {
+    for (name, body) in common::weak_cells::<0>() {
+        pct_and_random(name, body);
+    }
+}
+
+#[test]
 fn three_actor_flows() {
     for (name, body) in common::flows::<0>() {
         pct_and_random(name, body);
@@ -100,6 +107,7 @@ teeth! {
     teeth_move_clears_handle_first: MoveClearsHandleFirst in lookup_move finds "S3 violated";
     teeth_fresh_blind_store: FreshBlindStore in lookup_lookup finds "S4 violated";
     teeth_backoff_before_untrack: BackoffBeforeUntrack in lookup_dealloc finds "gh-135909";
+    teeth_upgrade_blind_increment: UpgradeBlindIncrement in upgrade_last_drop finds "S1 violated";
 }
 
 /// shuttle runs every atomic as SeqCst, so a missing Release is invisible to it: this broken

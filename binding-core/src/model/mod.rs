@@ -39,6 +39,30 @@ pub struct Payload<const FLAW: u8 = 0> {
     pub id: u32,
     /// A native reference to another object ("one object references the other").
     pub child: Option<ObjectRef<ModelFrontend<FLAW>>>,
+    /// Cleared by the first drop: a second drop of the same value (a resurrected object) is
+    /// reported instead of passing silently.
+    live: AtomicBool,
+}
+
+impl<const FLAW: u8> Payload<FLAW> {
+    /// Whether the value was not dropped yet (a resurrected object reads `false`).
+    pub fn is_live(&self) -> bool {
+        // Relaxed: a diagnostic read by the thread that holds the value.
+        self.live.load(Ordering::Relaxed)
+    }
+}
+
+impl<const FLAW: u8> Drop for Payload<FLAW> {
+    fn drop(&mut self) {
+        // Relaxed: the drop is exclusive (`&mut self`); this only detects a second one.
+        let first = self.live.swap(false, Ordering::Relaxed);
+        // Not while unwinding from an earlier report (a second panic would abort the checker).
+        assert!(
+            first || std::thread::panicking(),
+            "S1 violated: native value {} dropped twice (a dead object was resurrected)",
+            self.id
+        );
+    }
 }
 
 /// A native object of the model.
@@ -148,7 +172,11 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     /// A native object allocated on the model's shadow heap.
     pub fn object(&self, id: u32, child: Option<ObjectRef<Self>>) -> ModelObject<FLAW> {
         ObjectArc::new_in(
-            Payload { id, child },
+            Payload {
+                id,
+                child,
+                live: AtomicBool::new(true),
+            },
             self.clone(),
             ModelAlloc::new(self.clone()),
         )

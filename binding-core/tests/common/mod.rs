@@ -516,6 +516,49 @@ pub fn cells<const F: u8>() -> Vec<Scenario> {
     ]
 }
 
+// ---------------------------------------------------------------- weak references
+
+/// weak upgrade × last strong drop: the upgrade either fails (the value is gone) or yields a
+/// live value that this thread then drops; never a resurrected one (the model's payload reports
+/// a second drop, its heap a double free).
+pub fn upgrade_last_drop<const F: u8>() {
+    let rt = runtime::<F>();
+    let obj = rt.object(1, None);
+    let weak = obj.downgrade();
+    let dropper = thread::spawn(move || drop(obj));
+    let upgrader = thread::spawn(move || {
+        if let Some(strong) = weak.upgrade() {
+            assert!(strong.is_live(), "S1 violated: upgraded to a dropped value");
+            assert_eq!(strong.id, 1);
+        }
+        drop(weak);
+    });
+    dropper.join().unwrap();
+    upgrader.join().unwrap();
+    finish(rt);
+}
+
+/// weak drop × the last strong drop of an object with a cached wrapper: whichever release is
+/// last runs reclaim, which frees the cached wrapper and the block exactly once (S1, S2).
+pub fn weak_drop_reclaim<const F: u8>() {
+    let rt = runtime::<F>();
+    let (obj, _addr) = cached_object(&rt);
+    let weak = obj.downgrade();
+    let strong_dropper = thread::spawn(move || drop(obj));
+    let weak_dropper = thread::spawn(move || drop(weak));
+    strong_dropper.join().unwrap();
+    weak_dropper.join().unwrap();
+    finish(rt);
+}
+
+/// The weak-reference cells.
+pub fn weak_cells<const F: u8>() -> Vec<Scenario> {
+    vec![
+        ("upgrade_last_drop", upgrade_last_drop::<F>),
+        ("weak_drop_reclaim", weak_drop_reclaim::<F>),
+    ]
+}
+
 /// The three-actor flows.
 pub fn flows<const F: u8>() -> Vec<Scenario> {
     vec![
