@@ -108,13 +108,20 @@ else
   # Private lists and cache: the host's apt state is not touched.
   A=(-o Dir::Etc::SourceList="$WORK/sources.list" -o Dir::Etc::SourceParts=/dev/null
      -o Dir::State::Lists="$WORK/lists" -o Dir::Cache="$WORK/cache" -o APT::Sandbox::User=root)
-  $SUDO apt-get "${A[@]}" -qq update >/dev/null || die "apt-get update of Debian sid ($MIRROR) failed"
-
-  # Fail clearly if sid no longer has a package under the name we use.
-  mapfile -t FOUND < <(apt-cache "${A[@]}" madison "${SID_PKGS[@]}" 2>/dev/null | awk '{print $1}' | sort -u)
-  MISSING=()
-  for p in "${SID_PKGS[@]}"; do
-    printf '%s\n' "${FOUND[@]}" | grep -qxF -- "$p" || MISSING+=("$p")
+  # Fail clearly if sid no longer has a package under the name we use. A mirror caught in the
+  # middle of its sync can serve an index that lacks some packages for a while (seen here:
+  # libssl3t64 missing for one run): update and look again a few times before giving up.
+  MISSING=("${SID_PKGS[@]}")
+  for attempt in 1 2 3 4; do
+    $SUDO apt-get "${A[@]}" -qq update >/dev/null || die "apt-get update of Debian sid ($MIRROR) failed"
+    mapfile -t FOUND < <(apt-cache "${A[@]}" madison "${SID_PKGS[@]}" 2>/dev/null | awk '{print $1}' | sort -u)
+    MISSING=()
+    for p in "${SID_PKGS[@]}"; do
+      printf '%s\n' "${FOUND[@]}" | grep -qxF -- "$p" || MISSING+=("$p")
+    done
+    [ "${#MISSING[@]}" -eq 0 ] && break
+    log "py314: sid's index lacks ${MISSING[*]} (attempt $attempt); retrying in $((attempt * 30)) s"
+    sleep $((attempt * 30))
   done
   if [ "${#MISSING[@]}" -gt 0 ]; then
     die "Debian sid has no package named: ${MISSING[*]}
@@ -124,8 +131,13 @@ else
   fi
 
   log "py314: downloading ${#SID_PKGS[@]} sid packages"
-  (cd "$WORK" && $SUDO apt-get "${A[@]}" -qq download "${SID_PKGS[@]}" >/dev/null) \
-    || die "apt-get download from sid failed (package list above)"
+  for attempt in 1 2 3; do
+    (cd "$WORK" && $SUDO apt-get "${A[@]}" -qq download "${SID_PKGS[@]}" >/dev/null) && break
+    [ "$attempt" -eq 3 ] && die "apt-get download from sid failed (package list above)"
+    log "py314: download failed (attempt $attempt); retrying in 30 s"
+    rm -f "$WORK"/*.deb
+    sleep 30
+  done
   for d in "$WORK"/*.deb; do dpkg -x "$d" "$PREFIX"; done
   [ -x "$PY314" ] || die "sid's python3.14 package did not provide usr/bin/python3.14"
   patchelf --set-interpreter "$L/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$L" "$PY314"
