@@ -95,6 +95,31 @@ impl Expr {
         }))
     }
 
+    /// A Num's number (`TypeError` for another kind: a property of one subclass reached on
+    /// another, e.g. through `Num.value.__get__(var_node)`).
+    fn num_cell(&self) -> PyResult<&Mutex<f64>> {
+        match &self.node {
+            Node::Num(v) => Ok(v),
+            _ => Err(PyTypeError::new_err("not a Num")),
+        }
+    }
+
+    /// A Var's name (`TypeError` for another kind).
+    fn var_cell(&self) -> PyResult<&Mutex<String>> {
+        match &self.node {
+            Node::Var(n) => Ok(n),
+            _ => Err(PyTypeError::new_err("not a Var")),
+        }
+    }
+
+    /// A BinOp's operator (`TypeError` for another kind).
+    fn op_cell(&self) -> PyResult<&Mutex<char>> {
+        match &self.node {
+            Node::BinOp { op, .. } => Ok(op),
+            _ => Err(PyTypeError::new_err("not a BinOp")),
+        }
+    }
+
     /// One child of a BinOp (`None` for a leaf).
     pub fn child(&self, right_side: bool) -> Option<Tied<Expr>> {
         match &self.node {
@@ -368,16 +393,10 @@ impl Class for Expr {
             c.constructor(|(v,): (f64,)| Ok(Expr::with(Node::Num(Mutex::new(v)))))
                 .property(
                     "value",
-                    |e: &Tied<Expr>| match &e.node {
-                        Node::Num(v) => Ok(*lock(v)),
-                        _ => Err(PyTypeError::new_err("not a Num")),
-                    },
-                    |e: &Tied<Expr>, v: f64| match &e.node {
-                        Node::Num(cell) => {
-                            *lock(cell) = v;
-                            Ok(())
-                        }
-                        _ => Err(PyTypeError::new_err("not a Num")),
+                    |e: &Tied<Expr>| Ok(*lock(e.num_cell()?)),
+                    |e: &Tied<Expr>, v: f64| {
+                        *lock(e.num_cell()?) = v;
+                        Ok(())
                     },
                 )
                 .with_doc("The number.");
@@ -387,16 +406,10 @@ impl Class for Expr {
             c.constructor(|(name,): (String,)| Ok(Expr::with(Node::Var(Mutex::new(name)))))
                 .property(
                     "name",
-                    |e: &Tied<Expr>| match &e.node {
-                        Node::Var(n) => Ok(lock(n).clone()),
-                        _ => Err(PyTypeError::new_err("not a Var")),
-                    },
-                    |e: &Tied<Expr>, v: String| match &e.node {
-                        Node::Var(n) => {
-                            *lock(n) = v;
-                            Ok(())
-                        }
-                        _ => Err(PyTypeError::new_err("not a Var")),
+                    |e: &Tied<Expr>| Ok(lock(e.var_cell()?).clone()),
+                    |e: &Tied<Expr>, v: String| {
+                        *lock(e.var_cell()?) = v;
+                        Ok(())
                     },
                 )
                 .with_doc("The variable's name.");
@@ -406,16 +419,10 @@ impl Class for Expr {
             c.constructor(|(op, l, r): (char, Tied<Expr>, Tied<Expr>)| Expr::binop_value(op, l, r))
                 .property(
                     "op",
-                    |e: &Tied<Expr>| match &e.node {
-                        Node::BinOp { op, .. } => Ok(*lock(op)),
-                        _ => Err(PyTypeError::new_err("not a BinOp")),
-                    },
-                    |e: &Tied<Expr>, v: char| match &e.node {
-                        Node::BinOp { op, .. } => {
-                            *lock(op) = check_op(v)?;
-                            Ok(())
-                        }
-                        _ => Err(PyTypeError::new_err("not a BinOp")),
+                    |e: &Tied<Expr>| Ok(*lock(e.op_cell()?)),
+                    |e: &Tied<Expr>, v: char| {
+                        *lock(e.op_cell()?) = check_op(v)?;
+                        Ok(())
                     },
                 )
                 .with_doc("The operator: '+', '-', '*' or '/'.")
