@@ -6,5 +6,14 @@ fn main() {
         println!("cargo::rustc-check-cfg=cfg(Py_3_{minor})");
     }
     #[cfg(feature = "python")]
-    pyo3_build_config::use_pyo3_cfgs();
+    {
+        pyo3_build_config::use_pyo3_cfgs();
+        // The forced-unwind shields (see src/py/shield.rs); C, no -fexceptions needed.
+        if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+            cc::Build::new()
+                .file("csrc/shield.c")
+                .compile("tether_shield");
+            println!("cargo::rerun-if-changed=csrc/shield.c");
+        }
+    }
 }

@@ -166,7 +166,12 @@ impl<F: Frontend> InTransit<F> {
         let inactive = Raw::encode(State::Inactive(w));
         // Release: a later reviver or reclaimer touches `w`'s memory after our writes to it.
         // Acquire on failure: we free the block after reclaim's writes (its value drop).
-        match word.cas(transit, inactive, Ordering::Release, Ordering::Acquire) {
+        let (success, failure) = if flawed!(F, SettleRelaxed) {
+            (Ordering::Relaxed, Ordering::Relaxed)
+        } else {
+            (Ordering::Release, Ordering::Acquire)
+        };
+        match word.cas(transit, inactive, success, failure) {
             Ok(()) => Settled::Cached,
             Err(seen) => {
                 assert!(

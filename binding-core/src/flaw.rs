@@ -29,11 +29,21 @@ pub enum Flaw {
     /// A weak upgrade checks the strong count, then increments it blindly (not one
     /// compare-exchange): racing the last strong drop, it resurrects a dropped value.
     UpgradeBlindIncrement = 9,
+    /// A lookup never replaces a dying wrapper: it waits for that wrapper's dealloc however long
+    /// it takes, though the runtime may have parked it until this very thread unwinds.
+    WaitForParkedDealloc = 10,
+    /// A lookup replaces a wrapper it missed on without re-checking, under the lock, that its
+    /// count is still zero: a wrapper revived meanwhile loses the binding while alive.
+    TakeoverWithoutTryIncref = 11,
+    /// The settle publishes Inactive with `Relaxed` (and frees after reclaim without
+    /// `Acquire`): a reviver or reclaimer reuses the block without seeing the dying thread's
+    /// last writes to it.
+    SettleRelaxed = 12,
 }
 
 impl Flaw {
     /// Every variant, the correct one first.
-    pub const ALL: [Flaw; 10] = [
+    pub const ALL: [Flaw; 13] = [
         Flaw::None,
         Flaw::UnlockRelaxed,
         Flaw::ReviveWithoutRearm,
@@ -44,6 +54,9 @@ impl Flaw {
         Flaw::FreshBlindStore,
         Flaw::BackoffBeforeUntrack,
         Flaw::UpgradeBlindIncrement,
+        Flaw::WaitForParkedDealloc,
+        Flaw::TakeoverWithoutTryIncref,
+        Flaw::SettleRelaxed,
     ];
 
     /// The variant with discriminant `n` (for const-generic selection).

@@ -59,6 +59,32 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
     /// must let it go here (CPython: detach the thread state) so the thread waited on can run.
     fn backoff(&self, spins: u32);
 
+    /// Whether a lookup that missed `misses` times in a row on one dying wrapper (each miss
+    /// followed by a bounded watch of the word) stops waiting for that wrapper's dealloc and
+    /// replaces it ([`Found::Replaced`](crate::Found::Replaced)). Called once per miss, with
+    /// `misses` counting from 1.
+    ///
+    /// A runtime that can park a dealloc (CPython 3.14's trashcan defers it until the thread's
+    /// stack unwinds, possibly the looking-up thread's own) must say yes eventually, or the
+    /// lookup waits forever (L1). Saying yes early is safe (S1-S4 hold either way) but gives up
+    /// the address (S5) of a wrapper whose dealloc was merely slow. The default says yes after
+    /// [`MISSES_BEFORE_TAKEOVER`](crate::MISSES_BEFORE_TAKEOVER) misses.
+    fn replace_dying(&self, misses: u32) -> bool {
+        misses >= crate::MISSES_BEFORE_TAKEOVER
+    }
+
+    /// Told that a lookup is about to replace the canonical wrapper `old`, whose count is zero
+    /// (its try-incref just failed under the word's lock) and whose dealloc has not come. For
+    /// statistics and checks; the default does nothing.
+    ///
+    /// # Safety
+    ///
+    /// `old`'s memory is live (the kernel holds the word's lock); must not block, allocate or
+    /// run user code.
+    unsafe fn replaced(&self, old: NonNull<Self::Wrapper>) {
+        let _ = old;
+    }
+
     /// Whether the runtime is still running (not finalising).
     fn is_alive(&self) -> bool;
 

@@ -51,7 +51,7 @@ pub use crate::alloc::{AllocError, Global, NativeAllocator};
 pub use dealloc::{Caching, Dealloc, InTransit, Settled, dealloc};
 pub use frontend::Frontend;
 pub use header::Header;
-pub use lookup::{Found, WrapperFactory};
+pub use lookup::{Found, MISSES_BEFORE_TAKEOVER, WrapperFactory};
 pub use object::{ObjectArc, ObjectRef, WeakArc, WeakRef};
 pub use rebind::{Rebound, move_binding};
 pub use slot::HandleSlot;

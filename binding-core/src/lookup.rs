@@ -45,7 +45,22 @@ pub enum Found {
     Revived,
     /// A new wrapper.
     Fresh,
+    /// A new wrapper that took the binding over from a canonical wrapper whose reference count
+    /// reached zero but whose dealloc did not come (CPython 3.14's trashcan parks a dealloc on a
+    /// deep C stack, possibly on this very thread). The old wrapper's late dealloc finds itself
+    /// not canonical. The only case in which a re-fetch gets a new address while the native
+    /// object lives (S5's one exception).
+    Replaced,
 }
+
+/// How many consecutive misses on one dying wrapper a lookup tolerates, by default, before it
+/// replaces it (each miss watches the word for a bounded number of back-offs); see
+/// [`Frontend::replace_dying`](crate::Frontend::replace_dying).
+#[cfg(not(any(loom, feature = "shuttle")))]
+pub const MISSES_BEFORE_TAKEOVER: u32 = 4;
+/// Under a checker: a smaller budget, so the takeover is explored within the bounds.
+#[cfg(any(loom, feature = "shuttle"))]
+pub const MISSES_BEFORE_TAKEOVER: u32 = 2;
 
 /// The release ordering for unlock / publish stores (a broken variant weakens it).
 #[cfg_attr(not(feature = "teeth"), allow(clippy::extra_unused_type_parameters))]
@@ -82,7 +97,14 @@ impl<F: Frontend> ObjectRef<F> {
         let word = &header.binding;
         let frontend = &header.frontend;
         let mut backoff = Backoff::new(frontend);
-        loop {
+        // The dying wrapper the last misses were on, and how many in a row.
+        let mut missed: Option<(NonNull<F::Wrapper>, u32)> = None;
+        // The dying wrapper the frontend agreed to replace (`Frontend::replace_dying`).
+        let mut replace: Option<NonNull<F::Wrapper>> = None;
+        // A fresh wrapper made (outside the lock) to replace a dying wrapper whose dealloc does
+        // not come; also usable for a Detached word. Discarded if unused, after every unlock.
+        let mut spare: Option<NonNull<F::Wrapper>> = None;
+        let found = loop {
             // Relaxed: only picks the branch; every branch that touches a wrapper first takes
             // the lock (Acquire) or publishes by compare-exchange.
             let seen = word.load(Ordering::Relaxed);
@@ -93,7 +115,7 @@ impl<F: Frontend> ObjectRef<F> {
             match seen.decode() {
                 State::Active(w) => {
                     if flawed!(F, HitWithoutTryIncref) {
-                        return Ok((w, Found::Hit));
+                        break Ok((w, Found::Hit));
                     }
                     // Acquire: see the publisher's initialisation of `w` before touching it.
                     if word
@@ -102,16 +124,58 @@ impl<F: Frontend> ObjectRef<F> {
                     {
                         continue;
                     }
+                    let due = spare.is_some() && replace == Some(w);
+                    if due
+                        && flawed!(F, TakeoverWithoutTryIncref)
+                        && let Some(new) = spare.take()
+                    {
+                        // SAFETY: as below (the broken variant skips the try-incref).
+                        unsafe { frontend.replaced(w) };
+                        word.store(Raw::encode(State::Active(new)), Ordering::Release);
+                        break Ok((new, Found::Replaced));
+                    }
                     // SAFETY: we hold the lock, so `w` can be neither freed nor re-initialised.
                     let hit = unsafe { frontend.try_incref(w) };
-                    let before_unlock = word.write_epoch();
-                    word.store(seen, publish_order::<F>(), false);
+                    if !hit
+                        && due
+                        && let Some(new) = spare.take()
+                    {
+                        // The takeover: `w`'s count is zero (the failed try-incref, under
+                        // the lock, so `w` cannot have been revived meanwhile) and its
+                        // dealloc has not moved the word after all our waits. It may never
+                        // come while we wait (parked on this thread's delete-later list), so
+                        // `new` becomes canonical; `w`'s late dealloc finds the word moved on
+                        // and dies as a non-canonical wrapper, dropping its own reference.
+                        // Release (unlock + publish in one store): `new`'s initialisation
+                        // happens before any other thread's lock of this word.
+                        // SAFETY: we hold the lock, so `w`'s memory is live.
+                        unsafe { frontend.replaced(w) };
+                        word.store(Raw::encode(State::Active(new)), publish_order::<F>());
+                        break Ok((new, Found::Replaced));
+                    }
+                    word.store(seen, publish_order::<F>());
                     if hit {
-                        return Ok((w, Found::Hit));
+                        break Ok((w, Found::Hit));
+                    }
+                    let misses = match missed {
+                        Some((m, n)) if m == w => n.saturating_add(1),
+                        _ => 1,
+                    };
+                    missed = Some((w, misses));
+                    if !flawed!(F, WaitForParkedDealloc) && frontend.replace_dying(misses) {
+                        replace = Some(w);
+                        if spare.is_none() {
+                            // Outside the lock, like every fresh wrapper.
+                            match self.make_spare(factory) {
+                                Ok(new) => spare = Some(new),
+                                Err(e) => break Err(e),
+                            }
+                        }
+                        continue;
                     }
                     // `w` is dying: its dealloc will move the word on, but `w` may also come back
                     // at this very address (revived elsewhere). Wait, boundedly, then retry.
-                    word.wait_after_miss(seen, before_unlock, &mut backoff);
+                    word.wait_after_miss(seen, &mut backoff);
                 }
                 State::InTransit(_) => word.wait_for_change(seen, &mut backoff),
                 State::Inactive(w) => {
@@ -130,18 +194,22 @@ impl<F: Frontend> ObjectRef<F> {
                     }
                     // Release (unlock + publish in one store): the revival happens before any
                     // other thread's lock of this word.
-                    word.store(Raw::encode(State::Active(w)), publish_order::<F>(), true);
-                    return Ok((w, Found::Revived));
+                    word.store(Raw::encode(State::Active(w)), publish_order::<F>());
+                    break Ok((w, Found::Revived));
                 }
                 State::Detached => {
                     // Outside the lock: allocation may collect garbage and run user code
                     // (docs/design.md, "fresh wrappers are allocated outside the lock").
-                    let w = factory.make_fresh(self.clone())?;
-                    // SAFETY: `w` is live and we own its only reference.
-                    unsafe { frontend.enable_try_incref(w) };
+                    let w = match spare.take() {
+                        Some(w) => w,
+                        None => match self.make_spare(factory) {
+                            Ok(w) => w,
+                            Err(e) => break Err(e),
+                        },
+                    };
                     let active = Raw::encode(State::Active(w));
                     let published = if flawed!(F, FreshBlindStore) {
-                        word.store(active, Ordering::Release, true);
+                        word.store(active, Ordering::Release);
                         Ok(())
                     } else {
                         // AcqRel: publish `w`'s initialisation; Relaxed on failure because the
@@ -149,12 +217,28 @@ impl<F: Frontend> ObjectRef<F> {
                         word.cas(Raw::DETACHED, active, Ordering::AcqRel, Ordering::Relaxed)
                     };
                     match published {
-                        Ok(()) => return Ok((w, Found::Fresh)),
-                        // SAFETY: `w` was never published and we own its only reference.
-                        Err(_) => unsafe { factory.discard(w) },
+                        Ok(()) => break Ok((w, Found::Fresh)),
+                        // Lost the race: keep it, in case the winner's dealloc never comes.
+                        Err(_) => spare = Some(w),
                     }
                 }
             }
+        };
+        if let Some(w) = spare {
+            // SAFETY: `w` was never published and we own its only reference; no lock is held.
+            unsafe { factory.discard(w) };
         }
+        found
+    }
+
+    /// A fresh wrapper for this object, armed for try-incref, not yet published.
+    fn make_spare<M: WrapperFactory<F>>(
+        &self,
+        factory: &M,
+    ) -> Result<NonNull<F::Wrapper>, M::Error> {
+        let w = factory.make_fresh(self.clone())?;
+        // SAFETY: `w` is live and we own its only reference.
+        unsafe { self.header().frontend.enable_try_incref(w) };
+        Ok(w)
     }
 }

@@ -44,7 +44,7 @@ pub(crate) unsafe fn reclaim<F: Frontend>(header: NonNull<Header<F>>) {
             }
             State::Inactive(w) => {
                 // Relaxed: nobody else can read the word any more.
-                word.store(Raw::DETACHED, Ordering::Relaxed, true);
+                word.store(Raw::DETACHED, Ordering::Relaxed);
                 let frontend = &h.frontend;
                 // After shutdown began the cached memory is leaked on purpose (lesson 5).
                 if frontend.is_alive()

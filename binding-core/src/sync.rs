@@ -111,38 +111,20 @@ pub(crate) mod park {
     };
 
     lazy_static! {
-        /// The count of word writes (the epoch) and its condition variable.
-        static ref WORDS: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+        /// The waiters' mutex and condition variable.
+        static ref WORDS: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
     }
 
-    /// Wakes every waiter after a word write; `counted` writes (those that change a word's
-    /// state, not just its lock bit) advance the epoch.
-    pub(crate) fn wake_all(counted: bool) {
-        let mut epoch = WORDS.0.lock().unwrap();
-        if counted {
-            *epoch += 1;
-        }
+    /// Wakes every waiter after a word write.
+    pub(crate) fn wake_all() {
+        let _guard = WORDS.0.lock().unwrap();
         WORDS.1.notify_all();
-    }
-
-    /// The number of state-changing word writes counted so far.
-    pub(crate) fn epoch() -> u64 {
-        *WORDS.0.lock().unwrap()
     }
 
     /// Sleeps while `unchanged()` holds.
     pub(crate) fn wait_while(unchanged: impl Fn() -> bool) {
         let mut guard = WORDS.0.lock().unwrap();
         while unchanged() {
-            guard = WORDS.1.wait(guard).unwrap();
-        }
-    }
-
-    /// Sleeps until more than `epoch` state-changing writes have been counted (immune to A-B-A
-    /// of a word's value: it counts writes, not values).
-    pub(crate) fn wait_for_writes_beyond(epoch: u64) {
-        let mut guard = WORDS.0.lock().unwrap();
-        while *guard <= epoch {
             guard = WORDS.1.wait(guard).unwrap();
         }
     }

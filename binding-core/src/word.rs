@@ -140,12 +140,6 @@ impl<W> Raw<W> {
         Self(self.0.map_addr(|a| a | LOCKED))
     }
 
-    /// Whether `self` and `other` encode the same state (the lock bit ignored).
-    #[cfg_attr(not(any(loom, feature = "shuttle")), allow(dead_code))]
-    pub(crate) fn same_state(self, other: Self) -> bool {
-        self.locked() == other.locked()
-    }
-
     pub(crate) fn encode(state: State<W>) -> Self {
         let tag = |w: NonNull<W>, t: usize| Self(w.as_ptr().map_addr(|a| a | t));
         match state {
@@ -197,22 +191,11 @@ impl<W> BindingWord<W> {
         Raw(self.word.load(order))
     }
 
-    /// Stores `value`. `changes_state` says whether it differs from the word's current state
-    /// (the lock bit ignored); under a checker only such writes advance the write epoch.
-    pub(crate) fn store(&self, value: Raw<W>, order: Ordering, changes_state: bool) {
+    /// Stores `value` (under a checker, waking the threads that wait for this word to change).
+    pub(crate) fn store(&self, value: Raw<W>, order: Ordering) {
         self.word.store(value.0, order);
         #[cfg(any(loom, feature = "shuttle"))]
-        crate::sync::park::wake_all(changes_state);
-        #[cfg(not(any(loom, feature = "shuttle")))]
-        let _ = changes_state;
-    }
-
-    /// Under a checker, the number of word writes counted so far (`0` otherwise).
-    pub(crate) fn write_epoch(&self) -> u64 {
-        #[cfg(any(loom, feature = "shuttle"))]
-        return crate::sync::park::epoch();
-        #[cfg(not(any(loom, feature = "shuttle")))]
-        0
+        crate::sync::park::wake_all();
     }
 
     /// One compare-exchange; on failure returns the value seen.
@@ -230,7 +213,7 @@ impl<W> BindingWord<W> {
             .map_err(Raw);
         #[cfg(any(loom, feature = "shuttle"))]
         if result.is_ok() {
-            crate::sync::park::wake_all(!current.same_state(new));
+            crate::sync::park::wake_all();
         }
         result
     }
@@ -267,37 +250,32 @@ const MISS_WATCH: u32 = 32;
 impl<W> BindingWord<W> {
     /// Waits after a lookup's try-incref missed on the dying wrapper in `seen` (= Active(W)).
     ///
-    /// Unlike the other waits, the awaited state is not transient: W may be cached and revived
-    /// at the same address by another thread and then stay alive, so the word reads `seen` again
-    /// (A-B-A) and a retry would hit W at once. Waiting for the value to change could therefore
-    /// wait forever (found by binding-py's model). So: watch for a change for a bounded number of
-    /// back-offs, giving the dealloc its window to win the word (the spec's progress finding),
-    /// then retry regardless. Under a checker: sleep until a state-changing write is counted
-    /// after our unlock. `before_unlock` is the count taken while we still held the lock (nobody
-    /// could change this word then; our own unlock changes no state and is not counted), so any
-    /// later transition, whatever order the counts land in, pushes it beyond: no A-B-A can slip
-    /// past, and lookups that missed do not wake each other with their lock and unlock.
+    /// Unlike the other waits, the awaited state may never come: W may be cached and revived at
+    /// the same address by another thread and then stay alive, so the word reads `seen` again
+    /// (A-B-A; found by binding-py's model), or W's dealloc may be parked by the runtime (CPython
+    /// 3.14's trashcan) until this very thread unwinds. So the wait is bounded, the same code
+    /// under the checkers (where each watch yields, so the awaited thread runs first) and in
+    /// production: watch for a change for a bounded number of back-offs, giving the dealloc its
+    /// window to win the word (the spec's progress finding), then retry regardless; after
+    /// `MISSES_BEFORE_TAKEOVER` misses the lookup replaces W (`Found::Replaced`).
     pub(crate) fn wait_after_miss<F: crate::Frontend<Wrapper = W>>(
         &self,
         seen: Raw<W>,
-        before_unlock: u64,
         backoff: &mut crate::backoff::Backoff<'_, F>,
     ) {
-        backoff.wait();
+        // Under a checker: one yield (the awaited thread runs first); the retry re-reads.
         #[cfg(any(loom, feature = "shuttle"))]
         {
             let _ = seen;
-            crate::sync::park::wait_for_writes_beyond(before_unlock);
+            backoff.wait();
+            crate::sync::spin_loop();
         }
+        // Relaxed: only decides when to retry; the retry locks with Acquire.
         #[cfg(not(any(loom, feature = "shuttle")))]
-        {
-            let _ = before_unlock;
-            // Relaxed: only decides when to retry; the retry locks with Acquire.
-            for _ in 0..MISS_WATCH {
-                if self.load(Ordering::Relaxed) != seen {
-                    break;
-                }
-                backoff.wait();
+        for _ in 0..MISS_WATCH {
+            backoff.wait();
+            if self.load(Ordering::Relaxed) != seen {
+                break;
             }
         }
     }

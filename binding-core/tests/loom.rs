@@ -83,6 +83,7 @@ flow_tests!(
     three_first_lookups,
     revive_then_hit_elsewhere,
     missed_lookup_sees_revival,
+    parked_dealloc_lookup,
 );
 
 /// Dealloc on one thread, the last native reference on another: loom must reach both settle
@@ -118,7 +119,7 @@ fn matrix_is_complete() {
     // 15 distinct pairs of the six actors plus lookup × lookup.
     let cells: Vec<Scenario> = common::cells::<0>();
     assert_eq!(cells.len(), 16);
-    assert_eq!(common::flows::<0>().len(), 6);
+    assert_eq!(common::flows::<0>().len(), 7);
 }
 
 // ---------------------------------------------------------------- teeth
@@ -158,8 +159,10 @@ teeth! {
     // checker can see this.
     teeth_unlock_relaxed: UnlockRelaxed in two_lookups_one_dealloc at 2
         finds "Causality violation" | "S3 violated";
+    // Without the re-arm the revived wrapper's try-incref keeps failing: the lookups either
+    // spin (L1) or replace a live wrapper (S4).
     teeth_revive_without_rearm: ReviveWithoutRearm in revive_then_hit_elsewhere at 2
-        finds "L1 violated" | "deadlock";
+        finds "L1 violated" | "deadlock" | "S4 violated";
     teeth_drop_before_transit: DropBeforeTransit in dealloc_reclaim at 2 finds "S3 violated";
     teeth_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim at 2
         finds "S1 violated" | "S2 violated";
@@ -171,4 +174,15 @@ teeth! {
     // upgrade resurrects the dropped value.
     teeth_upgrade_blind_increment: UpgradeBlindIncrement in upgrade_last_drop at 2
         finds "S1 violated";
+    // A lookup that waits for a dealloc the runtime parked until this thread unwinds.
+    teeth_wait_for_parked_dealloc: WaitForParkedDealloc in parked_dealloc_lookup at 2
+        finds "L1 violated" | "deadlock";
+    // A takeover that does not re-check the count under the lock replaces a wrapper that was
+    // revived meanwhile, while it is alive. Bound 3: the dealloc must be preempted before its
+    // transition, the looker after its second miss, and before its takeover.
+    teeth_takeover_without_try_incref: TakeoverWithoutTryIncref in missed_lookup_sees_revival
+        at 3 finds "S4 violated";
+    // A settle published with Relaxed: the reviver (or the reclaimer freeing the block) writes
+    // the block's memory without a happens-before edge from the dying thread's last writes.
+    teeth_settle_relaxed: SettleRelaxed in lookup_dealloc at 2 finds "Causality violation";
 }

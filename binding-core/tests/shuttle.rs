@@ -100,7 +100,7 @@ macro_rules! teeth {
 }
 
 teeth! {
-    teeth_revive_without_rearm: ReviveWithoutRearm in revive_then_hit_elsewhere finds "L1 violated";
+    teeth_revive_without_rearm: ReviveWithoutRearm in revive_then_hit_elsewhere finds "L1 violated" | "S4 violated";
     teeth_drop_before_transit: DropBeforeTransit in dealloc_reclaim finds "S3 violated";
     teeth_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim finds "S1 violated" | "S2 violated";
     teeth_hit_without_try_incref: HitWithoutTryIncref in lookup_dealloc finds "S1 violated";
@@ -108,6 +108,8 @@ teeth! {
     teeth_fresh_blind_store: FreshBlindStore in lookup_lookup finds "S4 violated";
     teeth_backoff_before_untrack: BackoffBeforeUntrack in lookup_dealloc finds "gh-135909";
     teeth_upgrade_blind_increment: UpgradeBlindIncrement in upgrade_last_drop finds "S1 violated";
+    teeth_wait_for_parked_dealloc: WaitForParkedDealloc in parked_dealloc_lookup finds "L1 violated" | "deadlock";
+    teeth_takeover_without_try_incref: TakeoverWithoutTryIncref in missed_lookup_sees_revival finds "S4 violated";
 }
 
 /// shuttle runs every atomic as SeqCst, so a missing Release is invisible to it: this broken

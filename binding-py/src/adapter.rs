@@ -23,6 +23,38 @@ use crate::state::Stats;
 /// free-threaded interpreter; with a GIL every back-off detaches at once).
 pub const SPINS_BEFORE_DETACH: u32 = 8;
 
+/// How long a lookup waits for a dying wrapper's dealloc before it replaces the wrapper (see
+/// `Frontend::replace_dying`).
+pub const TAKEOVER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The per-thread clock of `Interp::replace_dying` (a lookup runs on one thread; under a checker
+/// there is no time, only the kernel's count of misses).
+mod patience {
+    #[cfg(not(any(loom, feature = "shuttle")))]
+    std::thread_local! {
+        static SINCE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// The first miss of a lookup on a wrapper.
+    pub(super) fn start() {
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        let _ = SINCE.try_with(|s| s.set(Some(std::time::Instant::now())));
+    }
+
+    /// Whether `TAKEOVER_PATIENCE` passed since `start` (always, under a checker).
+    pub(super) fn exhausted() -> bool {
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        return SINCE
+            .try_with(|s| {
+                s.get()
+                    .is_none_or(|t| t.elapsed() >= super::TAKEOVER_PATIENCE)
+            })
+            .unwrap_or(true);
+        #[cfg(any(loom, feature = "shuttle"))]
+        true
+    }
+}
+
 /// An interpreter as a kernel frontend. For CPython the runtime is a zero-sized type, so a
 /// native object's header stores nothing for it.
 #[derive(Clone, Copy, Debug, Default)]
@@ -165,6 +197,16 @@ pub struct Attached<R: Runtime> {
 
 impl<R: Runtime> Drop for Attached<R> {
     fn drop(&mut self) {
+        if flawed!(self.rt, LeaveCountBeforeRelease) {
+            // SeqCst: as below (the broken variant's bug is the order).
+            self.rt.state().attached.fetch_sub(1, SeqCst);
+            if let Some(gil) = self.gil.take() {
+                self.rt.release(gil);
+            }
+            return;
+        }
+        // The thread state goes first: once the count reads zero, shutdown lets the interpreter
+        // finalise, and nothing of this thread may touch it after that (lesson 5).
         if let Some(gil) = self.gil.take() {
             self.rt.release(gil);
         }
@@ -210,7 +252,8 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
     fn backoff(&self, spins: u32) {
         let rt = &self.0;
         rt.note_backoff(spins);
-        if !rt.has_gil() && spins <= rt.spins_before_detach() {
+        if flawed!(rt, BackoffWithoutDetach) || (!rt.has_gil() && spins <= rt.spins_before_detach())
+        {
             core::hint::spin_loop();
             return;
         }
@@ -224,6 +267,28 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
         } else {
             rt.yield_thread();
         }
+    }
+
+    fn replace_dying(&self, misses: u32) -> bool {
+        // After the kernel's count of misses (each watching the word through back-offs that let
+        // the GIL go or detach), also a few milliseconds: the dealloc's thread may merely be
+        // descheduled (or, with a GIL, not yet back in line for it), and then keeps its
+        // wrapper's address (S5); only a dealloc that cannot come (parked by the trashcan until
+        // this or another thread unwinds) is replaced.
+        if misses == 1 {
+            patience::start();
+        }
+        if flawed!(self.0, NeverReplace) {
+            return false;
+        }
+        misses >= binding_core::MISSES_BEFORE_TAKEOVER && patience::exhausted()
+    }
+
+    unsafe fn replaced(&self, old: NonNull<R::Object>) {
+        let rt = &self.0;
+        // SAFETY: the kernel holds the word's lock, so `old`'s memory is live.
+        unsafe { rt.note_replaced(old) };
+        Stats::add(&rt.state().stats.replaced, 1, rt.has_gil());
     }
 
     fn is_alive(&self) -> bool {

@@ -203,6 +203,15 @@ pub unsafe trait Runtime: Clone + Send + Sync + 'static {
     ///
     /// `o` is dying on this thread.
     unsafe fn note_cached(&self, _o: NonNull<Self::Object>) {}
+
+    /// Bookkeeping hook: a lookup is replacing the canonical wrapper `o`, whose try-incref just
+    /// failed under the binding word's lock. A no-op on the real interpreter; the model checks
+    /// that `o` really is dead (S4).
+    ///
+    /// # Safety
+    ///
+    /// `o`'s memory is live (the word's lock is held).
+    unsafe fn note_replaced(&self, _o: NonNull<Self::Object>) {}
 }
 
 /// Deliberately broken adapter variants, each reproducing one upstream lesson; the model's
@@ -226,6 +235,17 @@ pub enum AdapterFlaw {
     /// `attach` checks the at-exit flag without counting itself first: a reclaim can attach to
     /// a finalising interpreter (lesson 5).
     AttachWithoutCount,
+    /// A reclaimer leaves the count of attached threads before it releases its thread state:
+    /// shutdown, seeing the count at zero, lets the interpreter finalise while that thread still
+    /// calls `PyGILState_Release` (lesson 5).
+    LeaveCountBeforeRelease,
+    /// A back-off that never detaches the thread state (it only spins): with a GIL the thread
+    /// waited on cannot run, so a wait for it never ends (or ends in a needless takeover).
+    BackoffWithoutDetach,
+    /// Never agrees to replace a dying wrapper (`Frontend::replace_dying`): a lookup waits for a
+    /// dealloc that CPython 3.14's trashcan parked until this very thread unwinds (issue 8,
+    /// item 10).
+    NeverReplace,
 }
 
 /// `true` when runtime `rt` runs the broken adapter variant `$flaw`; `false` without the model.

@@ -24,6 +24,9 @@ pub struct Stats {
     pub discarded: AtomicIsize,
     /// Wrapper deaths that could not be cached (finalizer type, weak references).
     pub uncached_deaths: AtomicIsize,
+    /// Lookups that replaced a canonical wrapper whose dealloc did not come (parked by CPython
+    /// 3.14's trashcan): the one case where a re-fetch gets a new address.
+    pub replaced: AtomicIsize,
 }
 
 impl Stats {
@@ -37,6 +40,7 @@ impl Stats {
             fresh_wrappers: AtomicIsize::new(0),
             discarded: AtomicIsize::new(0),
             uncached_deaths: AtomicIsize::new(0),
+            replaced: AtomicIsize::new(0),
         }
     }
 
@@ -58,7 +62,7 @@ impl Stats {
     }
 
     /// The counters as `(name, value)` pairs, in a stable order.
-    pub fn snapshot(&self) -> [(&'static str, isize); 7] {
+    pub fn snapshot(&self) -> [(&'static str, isize); 8] {
         // Relaxed: a diagnostic snapshot.
         [
             ("native_alive", self.native_alive.load(Relaxed)),
@@ -68,6 +72,7 @@ impl Stats {
             ("fresh_wrappers", self.fresh_wrappers.load(Relaxed)),
             ("discarded", self.discarded.load(Relaxed)),
             ("uncached_deaths", self.uncached_deaths.load(Relaxed)),
+            ("replaced", self.replaced.load(Relaxed)),
         ]
     }
 }
@@ -109,6 +114,13 @@ impl AdapterState {
             caching: std::sync::atomic::AtomicBool::new(true),
             stats: Stats::new(),
         }
+    }
+
+    /// Threads inside `Interp::attach` right now (a diagnostic snapshot).
+    pub fn attached_reclaimers(&self) -> usize {
+        // SeqCst: as the Dekker pair's own loads; a test waits for a reclaimer to count itself.
+        self.attached
+            .load(binding_core::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether dying wrappers may be cached (the default), or always really freed.

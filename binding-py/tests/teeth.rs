@@ -72,3 +72,31 @@ fn untrack_after_detach_is_lesson_4() {
         msg.lines().next().unwrap_or("")
     );
 }
+
+#[test]
+fn never_replace_waits_for_a_parked_dealloc() {
+    let msg = caught(
+        AdapterFlaw::NeverReplace,
+        common::parked_dealloc_refetch,
+        100,
+    );
+    assert!(
+        msg.contains("L1 violated") || msg.contains("deadlock"),
+        "{msg}"
+    );
+    println!("teeth NeverReplace: {}", msg.lines().next().unwrap_or(""));
+}
+
+#[test]
+fn leave_count_before_release_is_lesson_5() {
+    let msg = caught(
+        AdapterFlaw::LeaveCountBeforeRelease,
+        common::reclaim_vs_shutdown,
+        20_000,
+    );
+    assert!(msg.contains("lesson 5 violated"), "{msg}");
+    println!(
+        "teeth LeaveCountBeforeRelease: {}",
+        msg.lines().next().unwrap_or("")
+    );
+}

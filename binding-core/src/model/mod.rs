@@ -30,7 +30,7 @@ use crate::{Frontend, ObjectArc, ObjectRef};
 
 pub use factory::{FreshFailed, ModelFactory};
 pub use heap::ModelAlloc;
-pub use wrapper::{ModelWrapper, WrapperRef};
+pub use wrapper::{ModelWrapper, Parked, WrapperRef};
 
 /// The native payload used by the suites: an id and an optional reference to another object.
 #[derive(Debug)]
@@ -90,6 +90,8 @@ pub struct Stats {
     pub native_blocks: StdAtomicUsize,
     /// Native blocks freed.
     pub natives_freed: StdAtomicUsize,
+    /// Lookups that replaced a canonical wrapper whose dealloc did not come.
+    pub replaced: StdAtomicUsize,
 }
 
 /// Tunables of a model run.
@@ -107,6 +109,34 @@ impl Default for Config {
             max_spins: 64,
             yield_after: 4,
         }
+    }
+}
+
+/// Per-thread wall clocks for the std-thread model's time-based decisions.
+#[cfg(not(any(loom, feature = "shuttle")))]
+mod clock {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+
+    /// How long a lookup waits for a dying wrapper's dealloc before replacing it.
+    pub(super) const TAKEOVER_PATIENCE: Duration = Duration::from_millis(20);
+    /// How long a run of back-offs beyond the spin bound may last before it counts as an L1
+    /// violation.
+    pub(super) const L1_GRACE: Duration = Duration::from_secs(2);
+
+    std::thread_local! {
+        pub(super) static PATIENCE: Cell<Option<Instant>> = const { Cell::new(None) };
+        pub(super) static STALL: Cell<Option<Instant>> = const { Cell::new(None) };
+    }
+
+    pub(super) fn start(clock: &'static std::thread::LocalKey<Cell<Option<Instant>>>) {
+        clock.with(|c| c.set(Some(Instant::now())));
+    }
+
+    pub(super) fn elapsed(
+        clock: &'static std::thread::LocalKey<Cell<Option<Instant>>>,
+    ) -> Duration {
+        clock.with(|c| c.get().map_or(Duration::ZERO, |t| t.elapsed()))
     }
 }
 
@@ -239,8 +269,19 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     }
 
     fn check_spins(&self, spins: u32, what: &str) {
+        // On std threads the OS may deschedule the thread waited on for a while (2 cores, many
+        // threads): a wait is a violation only once it is also long in time.
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        let stalled = {
+            if spins == 1 {
+                clock::start(&clock::STALL);
+            }
+            clock::elapsed(&clock::STALL) >= clock::L1_GRACE
+        };
+        #[cfg(any(loom, feature = "shuttle"))]
+        let stalled = true;
         assert!(
-            spins <= self.config.max_spins,
+            spins <= self.config.max_spins || !stalled,
             "L1 violated: {what} backed off {spins} times in a row (livelock or deadlock)"
         );
     }
@@ -348,6 +389,36 @@ unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
         if spins > self.config.yield_after {
             std::thread::yield_now();
         }
+    }
+
+    fn replace_dying(&self, misses: u32) -> bool {
+        // Under a checker: the kernel's count. On std threads also a time floor, as the CPython
+        // adapter has on free-threaded builds: a dealloc merely descheduled by the OS keeps its
+        // wrapper's address (the stress tests assert S5 strictly).
+        #[cfg(not(any(loom, feature = "shuttle")))]
+        {
+            if misses == 1 {
+                clock::start(&clock::PATIENCE);
+            }
+            misses >= crate::MISSES_BEFORE_TAKEOVER
+                && clock::elapsed(&clock::PATIENCE) >= clock::TAKEOVER_PATIENCE
+        }
+        #[cfg(any(loom, feature = "shuttle"))]
+        {
+            misses >= crate::MISSES_BEFORE_TAKEOVER
+        }
+    }
+
+    unsafe fn replaced(&self, old: NonNull<ModelWrapper<FLAW>>) {
+        // SAFETY: quarantined blocks are never freed before the model.
+        let old = unsafe { old.as_ref() };
+        assert_eq!(
+            old.refcount(),
+            0,
+            "S4 violated: a lookup replaced wrapper #{} while it was alive",
+            old.id()
+        );
+        self.stats.replaced.fetch_add(1, Relaxed);
     }
 
     fn is_alive(&self) -> bool {

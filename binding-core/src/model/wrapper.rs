@@ -38,6 +38,11 @@ pub struct ModelWrapper<const FLAW: u8> {
     /// Non-atomic object memory written by (re)initialisation and read by try-incref: loom
     /// reports a data race if a revival is not published with Release.
     generation: UnsafeCell<u64>,
+    /// Non-atomic object memory the dealloc writes before settling (its last writes to the
+    /// block, like CPython's `tp_free` bookkeeping) and the reviver or reclaimer writes after:
+    /// loom reports a data race if the settle does not publish them (Release) or the reclaimer's
+    /// free does not see them.
+    teardown: UnsafeCell<u64>,
     slot: HandleSlot<ModelFrontend<FLAW>>,
 }
 
@@ -52,6 +57,7 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
             dying_on: StdAtomicU64::new(0),
             cacheable,
             generation: UnsafeCell::new(0),
+            teardown: UnsafeCell::new(0),
             slot,
         }
     }
@@ -176,6 +182,7 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
             // SAFETY: the reviver owns the block exclusively (the word is locked).
             unsafe { *g += 1 }
         });
+        self.touch_teardown();
         // Relaxed: published by the word's Release store.
         self.refcnt.store(1, Ordering::Relaxed);
         self.armed.store(false, Ordering::Relaxed);
@@ -187,6 +194,7 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
     }
 
     pub(crate) fn free_cached(&self) {
+        self.touch_teardown();
         let life = self.life.swap(FREED, Relaxed);
         assert!(
             life == CACHED,
@@ -211,7 +219,17 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
         );
     }
 
+    /// A plain write to the block's memory (see `teardown`).
+    fn touch_teardown(&self) {
+        self.teardown.with_mut(|t| {
+            // SAFETY: only the block's current owner writes it: the dying thread before its
+            // settle, then the word's next owner (reviver or reclaimer) after it.
+            unsafe { *t += 1 }
+        });
+    }
+
     fn cache(&self) {
+        self.touch_teardown();
         let life = self.life.swap(CACHED, Relaxed);
         assert!(
             life == LIVE,
@@ -240,6 +258,19 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
         // Acquire: the dealloc sees every previous owner's uses (a load, not a fence, so that
         // ThreadSanitizer checks it).
         wr.refcnt.load(Ordering::Acquire);
+        // SAFETY: the count just reached zero on this thread.
+        unsafe { self.run_dealloc(w) }
+    }
+
+    /// The wrapper's dealloc and free, once its count reached zero on this thread (at once, or
+    /// later for a parked wrapper).
+    ///
+    /// # Safety
+    ///
+    /// `w`'s count reached zero on this thread and its dealloc has not run.
+    unsafe fn run_dealloc(&self, w: NonNull<ModelWrapper<FLAW>>) {
+        // SAFETY: quarantined blocks live as long as the model.
+        let wr = unsafe { w.as_ref() };
         wr.dying_on.store(thread_key(), Relaxed);
         let caching = if wr.cacheable {
             Caching::Cache
@@ -342,6 +373,55 @@ impl<const FLAW: u8> WrapperRef<FLAW> {
             )
         };
         moved.map(|_| to)
+    }
+}
+
+impl<const FLAW: u8> WrapperRef<FLAW> {
+    /// Drops this reference as CPython 3.14's trashcan does on a deep C stack: if it was the
+    /// last one, the wrapper's dealloc does not run now but is parked (GC-untracked, count zero,
+    /// the binding word untouched) until the returned token runs or drops it, on this thread.
+    pub fn drop_parked(self) -> Option<Parked<FLAW>> {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: we own the reference; `this` is never dropped, so it is given up exactly once.
+        let frontend = unsafe { core::ptr::read(&this.frontend) };
+        let wr = this.wrapper();
+        wr.assert_live("decref");
+        let old = frontend.refcnt_sub(wr);
+        assert!(old > 0, "S1 violated: decref of dead wrapper #{}", wr.id);
+        if old != 1 {
+            return None;
+        }
+        // Acquire: as `release`.
+        wr.refcnt.load(Ordering::Acquire);
+        // CPython's deposit untracks the object (`_PyTrash_thread_deposit_object`).
+        wr.untrack();
+        Some(Parked {
+            frontend,
+            ptr: this.ptr,
+        })
+    }
+}
+
+/// A wrapper whose count reached zero but whose dealloc is parked (see
+/// [`WrapperRef::drop_parked`]); dropping it runs the dealloc and free, as CPython's drain of the
+/// thread's delete-later list does when the stack unwinds.
+pub struct Parked<const FLAW: u8> {
+    frontend: ModelFrontend<FLAW>,
+    ptr: NonNull<ModelWrapper<FLAW>>,
+}
+
+impl<const FLAW: u8> Parked<FLAW> {
+    /// The parked wrapper's address.
+    pub fn addr(&self) -> usize {
+        self.ptr.as_ptr().addr()
+    }
+}
+
+impl<const FLAW: u8> Drop for Parked<FLAW> {
+    fn drop(&mut self) {
+        // SAFETY: the count reached zero on this thread (parking threads never hand the token
+        // on: it is not `Send`) and the dealloc has not run.
+        unsafe { self.frontend.run_dealloc(self.ptr) }
     }
 }
 

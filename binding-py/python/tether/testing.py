@@ -11,7 +11,7 @@
 * ``set_caching(on) -> bool``: whether dying wrappers are cached for revival (default ``True``);
   returns the previous setting.
 * ``stats() -> dict``: ``native_alive``, ``wrappers_alive``, ``wrappers_cached``, ``revivals``,
-  ``fresh_wrappers``, ``discarded``, ``uncached_deaths``, ``held``.
+  ``fresh_wrappers``, ``discarded``, ``uncached_deaths``, ``replaced``, ``held``.
 """
 
 from ._core import testing as _testing

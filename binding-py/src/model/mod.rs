@@ -92,6 +92,10 @@ pub struct Config {
     pub max_spins: u32,
     /// The broken adapter variant to run.
     pub flaw: AdapterFlaw,
+    /// Model a GIL-ful interpreter (std threads only): attached threads hold one real lock,
+    /// which only a detach (`PyEval_SaveThread`, a back-off) or a thread's exit lets go; a wait
+    /// for it longer than `max_spins` seconds is an L1 violation.
+    pub gil: bool,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
         Self {
             max_spins: 64,
             flaw: AdapterFlaw::None,
+            gil: false,
         }
     }
 }
@@ -109,11 +114,27 @@ struct GateState {
     waiting: usize,
 }
 
+/// The model's GIL: who holds it, and CPython's forced switching (a thread that let it go does
+/// not take it back while another thread waits for it).
+#[derive(Default)]
+struct GilState {
+    /// The key of the thread holding it, or 0.
+    owner: usize,
+    /// Threads waiting for it.
+    waiting: usize,
+    /// The thread that let it go last, while it is not taken again.
+    dropped_by: usize,
+}
+
 #[derive(Default)]
 struct ThreadState {
     attached: bool,
     /// Objects other threads queued for this owner to merge (`brc.objects_to_merge`).
     queue: Vec<ObjPtr>,
+    /// Inside [`ModelRt::deep_stack`]: CPython 3.14's `_Py_Dealloc` parks GC objects' deallocs.
+    deep: bool,
+    /// The parked deallocs (`tstate->delete_later`), drained last-in first-out.
+    delete_later: Vec<ObjPtr>,
 }
 
 /// How a thread got attached by `PyGILState_Ensure`.
@@ -146,6 +167,8 @@ pub struct Model {
     /// While closed, every back-off parks at the gate (tests that need a waiter to stay put).
     gate: (StdMutex<GateState>, std::sync::Condvar),
     pub(crate) natives_live: StdIsize,
+    /// The GIL (`gil` mode).
+    gil: (StdMutex<GilState>, std::sync::Condvar),
     /// The last failed try-incref (object id, state), for violation messages.
     last_miss: StdMutex<Option<(u64, u8)>>,
     debug: StdMutex<Option<Box<dyn Fn() -> String + Send>>>,
@@ -213,6 +236,10 @@ impl ModelRt {
                 std::sync::Condvar::new(),
             ),
             natives_live: StdIsize::new(0),
+            gil: (
+                StdMutex::new(GilState::default()),
+                std::sync::Condvar::new(),
+            ),
             last_miss: StdMutex::new(None),
             debug: StdMutex::new(None),
         }))
@@ -244,8 +271,63 @@ impl ModelRt {
     /// The current thread becomes a Python thread (attached) until the guard drops.
     pub fn python_thread(&self) -> PythonThread {
         let me = thread_key();
+        self.take_gil();
         self.threads.lock().unwrap().entry(me).or_default().attached = true;
         PythonThread(self.clone())
+    }
+
+    /// Runs `f` detached (`Py_BEGIN_ALLOW_THREADS`): with a GIL, another thread may take it.
+    pub fn allow_threads<T>(&self, f: impl FnOnce() -> T) -> T {
+        Runtime::save_thread(self);
+        let out = f();
+        Runtime::restore_thread(self, ());
+        out
+    }
+
+    /// Takes the GIL (`gil` mode), waiting at most `max_spins` seconds (L1).
+    fn take_gil(&self) {
+        if !self.config.gil {
+            return;
+        }
+        let me = thread_key();
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(self.config.max_spins.into());
+        let mut st = self.gil.0.lock().unwrap();
+        assert_ne!(st.owner, me, "the GIL taken twice by one thread");
+        st.waiting += 1;
+        while st.owner != 0 || (st.dropped_by == me && st.waiting > 1) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                st.waiting -= 1;
+                drop(st);
+                panic!(
+                    "L1 violated: a thread waited {} s for the GIL, held by a thread that never \
+                     lets it go (a wait that does not detach?); objects: {}",
+                    self.config.max_spins,
+                    self.describe()
+                );
+            }
+            st = self.gil.1.wait_timeout(st, left).unwrap().0;
+        }
+        st.waiting -= 1;
+        st.owner = me;
+        st.dropped_by = 0;
+    }
+
+    /// Lets the GIL go (`gil` mode).
+    fn drop_gil(&self) {
+        if !self.config.gil {
+            return;
+        }
+        let mut st = self.gil.0.lock().unwrap();
+        let me = thread_key();
+        assert_eq!(
+            st.owner, me,
+            "the GIL let go by a thread that does not hold it"
+        );
+        st.owner = 0;
+        st.dropped_by = me;
+        self.gil.1.notify_all();
     }
 
     fn exit_thread(&self) {
@@ -261,7 +343,11 @@ impl ModelRt {
                     self.merge_all(q);
                 }
                 _ => {
-                    threads.remove(&me);
+                    let attached = threads.remove(&me).is_some_and(|t| t.attached);
+                    drop(threads);
+                    if attached {
+                        self.drop_gil();
+                    }
                     return;
                 }
             }
@@ -381,8 +467,52 @@ impl ModelRt {
         unsafe { self.incref(o) }
     }
 
+    /// Runs `f` as on a C stack near its limit on CPython 3.14: every wrapper (GC object) whose
+    /// count reaches zero on this thread meanwhile is GC-untracked and its dealloc parked on the
+    /// thread's delete-later list (`_PyTrash_thread_deposit_object`); the parked deallocs run
+    /// when `f` returns (`_PyTrash_thread_destroy_chain`), last parked first.
+    pub fn deep_stack<T>(&self, f: impl FnOnce() -> T) -> T {
+        let me = thread_key();
+        let was = core::mem::replace(
+            &mut self.threads.lock().unwrap().entry(me).or_default().deep,
+            true,
+        );
+        let out = f();
+        let mut threads = self.threads.lock().unwrap();
+        let t = threads
+            .get_mut(&me)
+            .expect("the thread state outlives deep_stack");
+        t.deep = was;
+        if !was {
+            while let Some(o) = threads.get_mut(&me).and_then(|t| t.delete_later.pop()) {
+                drop(threads);
+                self.dealloc_now(o.0);
+                threads = self.threads.lock().unwrap();
+            }
+        }
+        out
+    }
+
     /// `_Py_Dealloc`: the count reached zero on this thread.
     fn dealloc(&self, o: NonNull<ObjHead>) {
+        // SAFETY: quarantined.
+        let h = unsafe { o.as_ref() };
+        // SAFETY: every object has a live type (it holds a reference).
+        let gc = !unsafe { &*h.ty.load(Relaxed) }.plain;
+        let me = thread_key();
+        let mut threads = self.threads.lock().unwrap();
+        if let Some(t) = threads.get_mut(&me).filter(|t| t.deep && gc) {
+            // The deposit untracks the object; its count stays zero until the drain.
+            h.tracked.store(false, Relaxed);
+            t.delete_later.push(ObjPtr(o));
+            return;
+        }
+        drop(threads);
+        self.dealloc_now(o);
+    }
+
+    /// The type's dealloc proper.
+    fn dealloc_now(&self, o: NonNull<ObjHead>) {
         // SAFETY: quarantined.
         let h = unsafe { o.as_ref() };
         let prev = h.life.swap(DYING, Relaxed);
@@ -593,7 +723,7 @@ unsafe impl Runtime for ModelRt {
     type Gil = Gil;
 
     fn has_gil(&self) -> bool {
-        false
+        self.config.gil
     }
 
     fn state(&self) -> &AdapterState {
@@ -843,15 +973,19 @@ unsafe impl Runtime for ModelRt {
     fn save_thread(&self) {
         self.stop_the_world_check();
         let me = thread_key();
-        let mut threads = self.threads.lock().unwrap();
-        let t = threads
-            .get_mut(&me)
-            .expect("save_thread on a foreign thread");
-        assert!(t.attached, "save_thread on a detached thread");
-        t.attached = false;
+        {
+            let mut threads = self.threads.lock().unwrap();
+            let t = threads
+                .get_mut(&me)
+                .expect("save_thread on a foreign thread");
+            assert!(t.attached, "save_thread on a detached thread");
+            t.attached = false;
+        }
+        self.drop_gil();
     }
 
     fn restore_thread(&self, (): ()) {
+        self.take_gil();
         let me = thread_key();
         self.threads
             .lock()
@@ -874,9 +1008,19 @@ unsafe impl Runtime for ModelRt {
             "lesson 5 violated: PyGILState_Ensure after the interpreter began finalising"
         );
         let me = thread_key();
+        if self
+            .threads
+            .lock()
+            .unwrap()
+            .get(&me)
+            .is_some_and(|t| t.attached)
+        {
+            return Gil::Nested;
+        }
+        // Not holding the registry's lock while waiting for the GIL.
+        self.take_gil();
         let mut threads = self.threads.lock().unwrap();
         match threads.get_mut(&me) {
-            Some(t) if t.attached => Gil::Nested,
             Some(t) => {
                 t.attached = true;
                 Gil::Reattached
@@ -886,7 +1030,7 @@ unsafe impl Runtime for ModelRt {
                     me,
                     ThreadState {
                         attached: true,
-                        queue: Vec::new(),
+                        ..ThreadState::default()
                     },
                 );
                 Gil::Created
@@ -895,6 +1039,16 @@ unsafe impl Runtime for ModelRt {
     }
 
     fn release(&self, gil: Gil) {
+        if !matches!(gil, Gil::Nested) {
+            assert!(
+                // SeqCst: as `finalize`.
+                !self
+                    .finalizing
+                    .load(binding_core::sync::atomic::Ordering::SeqCst),
+                "lesson 5 violated: PyGILState_Release after the interpreter began finalising \
+                 (a reclaimer left the attached count before letting its thread state go)"
+            );
+        }
         match gil {
             Gil::Nested => {}
             Gil::Reattached => {
@@ -902,6 +1056,7 @@ unsafe impl Runtime for ModelRt {
                 if let Some(t) = self.threads.lock().unwrap().get_mut(&me) {
                     t.attached = false;
                 }
+                self.drop_gil();
             }
             Gil::Created => self.exit_thread(),
         }
@@ -950,6 +1105,21 @@ unsafe impl Runtime for ModelRt {
 
     fn flaw(&self) -> AdapterFlaw {
         self.config.flaw
+    }
+
+    unsafe fn note_replaced(&self, o: NonNull<ObjHead>) {
+        // SAFETY: quarantined.
+        let h = unsafe { o.as_ref() };
+        // Dead: its dealloc began (DYING: the model's dealloc bookkeeping may hold a transient
+        // local count), or its count is zero with the dealloc still to come (parked, or queued
+        // to its owner for the merge).
+        assert!(
+            h.life() != LIVE || h.refcount() <= 0,
+            "S4 violated: a lookup replaced object #{} while it was alive (count {}); {}",
+            h.id,
+            h.refcount(),
+            self.describe()
+        );
     }
 
     unsafe fn note_cached(&self, o: NonNull<ObjHead>) {

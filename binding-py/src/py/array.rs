@@ -12,13 +12,32 @@ use super::kind::{Items, new_native};
 use super::native::{Raised, Value, Visit, raise, with_value};
 use crate::adapter::PyRef;
 
-/// `Array(iterable=())`.
+/// `Array(iterable=())`: the iterable's Python code runs through the forced-unwind shield
+/// (`shield.rs`); panics become `PanicException`.
 unsafe extern "C" fn array_new(
     ty: *mut ffi::PyTypeObject,
     args: *mut ffi::PyObject,
     kwds: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: attached (tp_new); `args` is a tuple, `kwds` a dict or null.
+    // SAFETY: CPython calls tp_new attached.
+    let py = unsafe { pyo3::Python::assume_attached() };
+    // SAFETY: as `new_array`.
+    super::class::guard(py, ptr::null_mut(), || {
+        Ok(unsafe { new_array(ty, args, kwds) })
+    })
+}
+
+/// The body of `array_new` (null with an exception set on failure).
+///
+/// # Safety
+///
+/// Attached; `ty` is Array or a subclass; `args` is a tuple, `kwds` a dict or null.
+unsafe fn new_array(
+    ty: *mut ffi::PyTypeObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: caller.
     unsafe {
         if super::types::refuse_abstract(ty).is_err() {
             return ptr::null_mut();
@@ -60,13 +79,13 @@ unsafe extern "C" fn array_new(
 unsafe fn collect(iterable: *mut ffi::PyObject) -> Result<Vec<Value>, Raised> {
     // SAFETY: attached; every item is a new reference we release after converting it.
     unsafe {
-        let it = ffi::PyObject_GetIter(iterable);
+        let it = super::shield::get_iter(iterable);
         if it.is_null() {
             return Err(Raised);
         }
         let mut out = Vec::new();
         loop {
-            let item = ffi::PyIter_Next(it);
+            let item = super::shield::iter_next(it);
             if item.is_null() {
                 break;
             }

@@ -138,13 +138,30 @@ unsafe fn round_trip_dict(d: *mut ffi::PyObject) -> Result<*mut ffi::PyObject, R
     }
 }
 
-/// `Function.__call__`.
+/// `Function.__call__`: the callable runs through the forced-unwind shield (`shield.rs`);
+/// panics become `PanicException`.
 unsafe extern "C" fn function_call(
     o: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
     kwds: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: attached; `o` is a live Function; `args` a tuple, `kwds` a dict or null.
+    // SAFETY: CPython calls tp_call attached.
+    let py = unsafe { Python::assume_attached() };
+    // SAFETY: as `call`.
+    super::class::guard(py, ptr::null_mut(), || Ok(unsafe { call(o, args, kwds) }))
+}
+
+/// The body of `function_call` (null with an exception set on failure).
+///
+/// # Safety
+///
+/// Attached; `o` is a live Function; `args` a tuple, `kwds` a dict or null.
+unsafe fn call(
+    o: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwds: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: caller.
     unsafe {
         let target = match with_value(o, |_, t: &Target| t.0.clone_ref()) {
             Ok(t) => t,
@@ -164,7 +181,8 @@ unsafe extern "C" fn function_call(
                 }
             }
         };
-        let result = ffi::PyObject_Call(target.as_ptr().as_ptr(), args, kwargs);
+        // No lock is held here: a thread parked by the shield keeps what it owns forever.
+        let result = super::shield::object_call(target.as_ptr().as_ptr(), args, kwargs);
         ffi::Py_DECREF(args);
         if !kwargs.is_null() {
             ffi::Py_DECREF(kwargs);

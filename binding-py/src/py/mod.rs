@@ -10,6 +10,7 @@ pub mod member;
 mod module;
 pub mod native;
 mod object;
+mod shield;
 mod testing;
 pub mod tied;
 mod types;

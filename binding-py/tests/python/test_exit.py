@@ -82,3 +82,49 @@ def test_running_the_atexit_callbacks_early_does_not_stop_reclaims():
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", (p.stdout, p.stderr[-2000:])
+
+
+DAEMONS_IN_CALLBACKS = textwrap.dedent(
+    """
+    import sys, threading, time
+    import tether
+
+    def callback():
+        while True:
+            time.sleep(0.001)  # lets the GIL go, and takes it back, again and again
+
+    def items():
+        while True:
+            time.sleep(0.001)
+            yield 1
+
+    run = {"function": lambda: tether.function(callback)(), "array": lambda: tether.Array(items())}
+    for _ in range(4):
+        threading.Thread(target=run[sys.argv[1]], daemon=True).start()
+
+    class Slow:
+        def __del__(self):
+            time.sleep(0.3)  # the daemons wake up while the interpreter finalises
+
+    slow = Slow()
+    time.sleep(0.1)
+    print("done", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("entry", ["function", "array"])
+def test_daemon_threads_inside_a_callback_at_exit(entry):
+    # Issue 8 item 1: on 3.11-3.13 CPython ends a daemon thread that takes the GIL back during
+    # finalisation with pthread_exit; its forced unwind aborted the process (status -6) when it
+    # met tether's Rust frames. The calls into Python now go through a C shield that parks the
+    # thread instead (as 3.14 does itself).
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", DAEMONS_IN_CALLBACKS, entry],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+        assert out.stdout.strip() == "done"

@@ -32,6 +32,7 @@ pub use args::Args;
 pub use def::ClassDef;
 pub(crate) use meta::{metaclass, refuse_subinterpreter};
 use registry::{REGISTRY, Registered, registered, registered_class};
+pub(crate) use trampolines::guard;
 use trampolines::{tied_init, tied_new};
 
 /// A Rust type whose values live in native objects tied to Python wrappers.

@@ -35,7 +35,7 @@ pub(super) struct Accessor<T, G, S, V> {
 
 /// Runs `f` attached, turning a Rust panic into `pyo3_runtime.PanicException` and an error into
 /// a raised exception (no panic crosses the C boundary).
-pub(super) fn guard<R>(py: Python<'_>, error: R, f: impl FnOnce() -> PyResult<R>) -> R {
+pub(crate) fn guard<R>(py: Python<'_>, error: R, f: impl FnOnce() -> PyResult<R>) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {

@@ -1,0 +1,144 @@
+//! The adapter's production waits under a GIL on real threads.
+//!
+//! The checkers (loom, shuttle) run the kernel's waits as sleeps and have no lock that the thread
+//! waited on needs; the std-thread models had none either. Here the model interpreter has a real
+//! GIL (`Config::gil`): attached threads hold it, only a detach (`PyEval_SaveThread`, which every
+//! back-off of a GIL-ful frontend does) or a thread's exit lets it go, and a thread that waits for
+//! it longer than `max_spins` seconds reports an L1 violation. Each scenario makes a production
+//! wait (the at-exit hook's wait for attached reclaimers; a lookup's wait after a try-incref miss)
+//! wait for a thread that needs the GIL; the broken variant `BackoffWithoutDetach` (a back-off
+//! that only spins) shows the scenario would notice.
+#![cfg(not(any(loom, feature = "shuttle")))]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use tether_py::model::{Config, ModelRt};
+use tether_py::runtime::{AdapterFlaw, Runtime};
+
+fn gil_runtime(flaw: AdapterFlaw) -> ModelRt {
+    ModelRt::new(Config {
+        max_spins: 3,
+        flaw,
+        gil: true,
+    })
+}
+
+/// Joins `h` detached (as `Thread.join` does), re-raising its panic with its own message.
+fn join<T>(rt: &ModelRt, h: std::thread::JoinHandle<T>) -> T {
+    match rt.allow_threads(|| h.join()) {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
+/// The at-exit hook runs with the GIL while a foreign thread, counted as attached for a reclaim,
+/// waits for the GIL to free a cached wrapper and its Python payload: the hook's wait for the
+/// count must let the GIL go, or neither thread ever proceeds.
+fn shutdown_lets_an_attaching_reclaimer_take_the_gil(flaw: AdapterFlaw) {
+    let rt = gil_runtime(flaw);
+    let class = rt.new_type("Inner", None, false);
+    let plain = rt.new_type("payload", None, true);
+    let main = rt.python_thread();
+    let x = rt.construct(1, class, Some(rt.py_object(plain)));
+    let h = x.handle().expect("a constructed wrapper has a handle");
+    drop(x); // cached: the reclaim must attach to free it
+    let foreign = std::thread::spawn(move || drop(h));
+    // The reclaimer counts itself attached, then waits for the GIL, which we hold.
+    while rt.state().attached_reclaimers() == 0 {
+        std::thread::yield_now();
+    }
+    rt.interp().shutdown();
+    join(&rt, foreign);
+    rt.finalize();
+    drop(main);
+    // Native blocks are all freed; Python objects reached only after the hook may be leaked.
+    rt.assert_quiescent_after_shutdown();
+}
+
+/// A wrapper's dealloc lets the GIL go between its count reaching zero and its transition (as a
+/// dealloc that backs off does); another thread looks the object up meanwhile, misses on the dead
+/// wrapper and waits. That wait must let the GIL go so the dealloc can finish: then the lookup
+/// revives the wrapper at its address. A wait that keeps the GIL ends only by replacing the
+/// wrapper (S5 lost for no reason: with a GIL and no parked dealloc, no replacement may happen).
+fn a_missed_lookup_lets_the_dealloc_take_the_gil(flaw: AdapterFlaw) {
+    let rt = gil_runtime(flaw);
+    let class = rt.new_type("Inner", None, false);
+    let main = rt.python_thread();
+    let x = rt.construct(1, class, None);
+    let addr = x.addr();
+    let h = x.handle().expect("a constructed wrapper has a handle");
+    let looking = Arc::new(AtomicBool::new(false));
+    let looker = {
+        let (rt, h, looking) = (rt.clone(), h.clone(), looking.clone());
+        std::thread::spawn(move || {
+            let _py = rt.python_thread();
+            looking.store(true, Relaxed);
+            rt.lookup(&h).addr()
+        })
+    };
+    {
+        let (rt, looking) = (rt.clone(), looking.clone());
+        rt.clone().on_next_untrack(move || {
+            // Inside the dealloc: count zero, word still Active. Let the looker in.
+            rt.allow_threads(|| {
+                while !looking.load(Relaxed) {
+                    std::thread::yield_now();
+                }
+            });
+        });
+    }
+    drop(x);
+    let found = join(&rt, looker);
+    let replaced = rt.stats().replaced.load(Relaxed);
+    assert_eq!(
+        replaced, 0,
+        "S5 violated: a lookup replaced a wrapper under a GIL, though no dealloc was parked"
+    );
+    assert_eq!(found, addr, "S5 violated: the revival moved");
+    drop(h);
+    drop(main);
+    rt.assert_quiescent();
+}
+
+#[test]
+fn production_waits_let_the_gil_go() {
+    for _ in 0..20 {
+        shutdown_lets_an_attaching_reclaimer_take_the_gil(AdapterFlaw::None);
+        a_missed_lookup_lets_the_dealloc_take_the_gil(AdapterFlaw::None);
+    }
+    println!("gil: production waits let the GIL go (20 runs each)");
+}
+
+/// Runs `body` with the broken back-off and returns the violation it reports.
+fn caught(body: fn(AdapterFlaw)) -> String {
+    let err = std::panic::catch_unwind(|| body(AdapterFlaw::BackoffWithoutDetach))
+        .expect_err("the GIL model must catch a back-off that does not detach");
+    err.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn teeth_backoff_without_detach_deadlocks_the_at_exit_wait() {
+    let msg = caught(shutdown_lets_an_attaching_reclaimer_take_the_gil);
+    assert!(msg.contains("L1 violated"), "{msg}");
+    println!(
+        "gil teeth BackoffWithoutDetach (shutdown): {}",
+        msg.lines().next().unwrap_or("")
+    );
+}
+
+#[test]
+fn teeth_backoff_without_detach_replaces_a_wrapper_needlessly() {
+    let msg = caught(a_missed_lookup_lets_the_dealloc_take_the_gil);
+    assert!(
+        msg.contains("S5 violated") || msg.contains("L1 violated"),
+        "{msg}"
+    );
+    println!(
+        "gil teeth BackoffWithoutDetach (lookup): {}",
+        msg.lines().next().unwrap_or("")
+    );
+}
