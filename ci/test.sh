@@ -16,6 +16,9 @@ section "rust: unit, sequential, proptest, std-thread stress"
 # spec runs in release in ci/spec.sh (its exhaustive checks take minutes in debug).
 cargo test --workspace --exclude spec --quiet
 
+section "rust: the kernel's read-modify-write budget per transition (counted, not timed)"
+cargo test -p binding-core --features count-rmw --test rmw_budget --quiet
+
 run_suite ci/loom.sh
 run_suite ci/shuttle.sh
 run_suite ci/miri.sh

@@ -98,7 +98,8 @@ pub unsafe fn dealloc<F: Frontend>(
         None => Dealloc::NotCanonical,
         Some(header_ptr) => {
             if flawed!(F, DropBeforeTransit) {
-                drop(slot.take());
+                // SAFETY: as below (the broken variant's bug is the order).
+                drop(unsafe { slot.take_exclusive() });
             }
             // SAFETY: the slot's reference keeps the block alive (the broken variant above
             // gives it up too early: that is its bug).
@@ -111,7 +112,9 @@ pub unsafe fn dealloc<F: Frontend>(
         unsafe { frontend.untrack(w) };
     }
     // Outside any lock: may run reclaim on this thread, which then finds InTransit and defers.
-    drop(slot.take());
+    // SAFETY: `w` is dying on this thread, so nobody else reaches its slot (its count is zero;
+    // moves and reads of the handle need a reference).
+    drop(unsafe { slot.take_exclusive() });
     outcome
 }
 

@@ -9,7 +9,8 @@ use core::ptr::NonNull;
 
 use crate::Frontend;
 use crate::reclaim::reclaim;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::Ordering;
+use crate::sync::kernel_atomic::AtomicUsize;
 use crate::word::{BindingWord, StateKind};
 
 /// Counts above this abort the program rather than wrap (as `std::sync::Arc`).

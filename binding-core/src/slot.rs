@@ -2,7 +2,8 @@
 
 use core::ptr::{self, NonNull};
 
-use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::atomic::Ordering;
+use crate::sync::kernel_atomic::AtomicPtr;
 use crate::{Frontend, Header, ObjectRef};
 
 /// An atomic, optionally empty strong reference held by a wrapper.
@@ -57,6 +58,39 @@ impl<F: Frontend> HandleSlot<F> {
         Some(unsafe { ObjectRef::from_raw(header) })
     }
 
+    /// [`take`](Self::take) by the slot's only user: a load and a store, no read-modify-write.
+    ///
+    /// # Safety
+    ///
+    /// No other thread reads or writes this slot concurrently (the wrapper is dying on this
+    /// thread, or is a block only this thread can reach).
+    pub unsafe fn take_exclusive(&self) -> Option<ObjectRef<F>> {
+        // Acquire: as `take` (the handle's object, from whoever put it).
+        let header = NonNull::new(self.header.load(Ordering::Acquire))?;
+        // Relaxed: nobody else reads the slot (caller); later readers synchronise through the
+        // binding word or the wrapper's reference count.
+        self.header.store(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: the slot owned this strong reference; it is empty now and only we saw it.
+        Some(unsafe { ObjectRef::from_raw(header) })
+    }
+
+    /// [`put`](Self::put) by the slot's only user: a load and a store, no read-modify-write.
+    ///
+    /// # Safety
+    ///
+    /// As [`take_exclusive`](Self::take_exclusive): a fresh wrapper, or a cached block revived
+    /// under the binding word's lock.
+    pub unsafe fn put_exclusive(&self, handle: ObjectRef<F>) -> Option<ObjectRef<F>> {
+        // Acquire: as `put` (an old handle's object).
+        let old = self.header.load(Ordering::Acquire);
+        // Release: the handle's object before the slot's later readers (who also synchronise
+        // through the word's publication or the wrapper's reference count).
+        self.header
+            .store(handle.into_raw().as_ptr(), Ordering::Release);
+        // SAFETY: the slot owned `old`; only we saw it.
+        NonNull::new(old).map(|h| unsafe { ObjectRef::from_raw(h) })
+    }
+
     /// Puts a handle into the slot, returning the one it held.
     pub fn put(&self, handle: ObjectRef<F>) -> Option<ObjectRef<F>> {
         // AcqRel: publish the new handle; acquire the old one (as `take`).
@@ -70,7 +104,8 @@ impl<F: Frontend> HandleSlot<F> {
 
 impl<F: Frontend> Drop for HandleSlot<F> {
     fn drop(&mut self) {
-        drop(self.take());
+        // SAFETY: `&mut self`: nobody else can reach the slot.
+        drop(unsafe { self.take_exclusive() });
     }
 }
 

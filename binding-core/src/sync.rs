@@ -85,6 +85,120 @@ mod plain_cell {
 pub use imp::atomic;
 #[cfg(feature = "std")]
 pub use imp::thread;
+
+/// The atomics of the kernel's own state (the binding word, the handle slot, the native
+/// counts): the facade's, or with the `count-rmw` feature the same atomics counting every
+/// operation per thread, so tests can assert how many read-modify-writes each transition costs
+/// (docs/design.md, "Atomic operations per transition"). The model frontends keep the plain
+/// facade, so their own atomics are not counted.
+pub(crate) mod kernel_atomic {
+    #[cfg(not(all(feature = "count-rmw", not(loom), not(feature = "shuttle"))))]
+    pub(crate) use super::atomic::{AtomicPtr, AtomicUsize};
+    #[cfg(all(feature = "count-rmw", not(loom), not(feature = "shuttle")))]
+    pub(crate) use super::counted::{AtomicPtr, AtomicUsize};
+}
+
+/// Counting atomics (feature `count-rmw`, std builds only).
+#[cfg(all(feature = "count-rmw", not(loom), not(feature = "shuttle")))]
+pub mod counted {
+    use core::cell::Cell;
+    use core::sync::atomic::{self, Ordering};
+
+    /// Atomic operations on the kernel's state by the current thread since the last [`take`].
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Counts {
+        /// Read-modify-writes: compare-exchanges (successful or not), fetch-adds, swaps. Each is
+        /// a locked instruction (a full fence) on x86.
+        pub rmw: u32,
+        /// Atomic loads.
+        pub loads: u32,
+        /// Atomic stores.
+        pub stores: u32,
+    }
+
+    std::thread_local! {
+        static COUNTS: Cell<Counts> = const {
+            Cell::new(Counts { rmw: 0, loads: 0, stores: 0 })
+        };
+    }
+
+    fn note(f: impl FnOnce(&mut Counts)) {
+        COUNTS.with(|c| {
+            let mut n = c.get();
+            f(&mut n);
+            c.set(n);
+        });
+    }
+
+    /// The current thread's counts, reset to zero.
+    pub fn take() -> Counts {
+        COUNTS.with(|c| c.replace(Counts::default()))
+    }
+
+    /// `AtomicUsize`, counted.
+    #[derive(Debug, Default)]
+    pub struct AtomicUsize(atomic::AtomicUsize);
+
+    impl AtomicUsize {
+        pub(crate) const fn new(v: usize) -> Self {
+            Self(atomic::AtomicUsize::new(v))
+        }
+        pub(crate) fn load(&self, order: Ordering) -> usize {
+            note(|n| n.loads += 1);
+            self.0.load(order)
+        }
+        pub(crate) fn fetch_add(&self, v: usize, order: Ordering) -> usize {
+            note(|n| n.rmw += 1);
+            self.0.fetch_add(v, order)
+        }
+        pub(crate) fn fetch_sub(&self, v: usize, order: Ordering) -> usize {
+            note(|n| n.rmw += 1);
+            self.0.fetch_sub(v, order)
+        }
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: usize,
+            new: usize,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<usize, usize> {
+            note(|n| n.rmw += 1);
+            self.0.compare_exchange_weak(current, new, success, failure)
+        }
+    }
+
+    /// `AtomicPtr`, counted.
+    #[derive(Debug)]
+    pub struct AtomicPtr<T>(atomic::AtomicPtr<T>);
+
+    impl<T> AtomicPtr<T> {
+        pub(crate) const fn new(p: *mut T) -> Self {
+            Self(atomic::AtomicPtr::new(p))
+        }
+        pub(crate) fn load(&self, order: Ordering) -> *mut T {
+            note(|n| n.loads += 1);
+            self.0.load(order)
+        }
+        pub(crate) fn store(&self, p: *mut T, order: Ordering) {
+            note(|n| n.stores += 1);
+            self.0.store(p, order);
+        }
+        pub(crate) fn swap(&self, p: *mut T, order: Ordering) -> *mut T {
+            note(|n| n.rmw += 1);
+            self.0.swap(p, order)
+        }
+        pub(crate) fn compare_exchange(
+            &self,
+            current: *mut T,
+            new: *mut T,
+            success: Ordering,
+            failure: Ordering,
+        ) -> Result<*mut T, *mut T> {
+            note(|n| n.rmw += 1);
+            self.0.compare_exchange(current, new, success, failure)
+        }
+    }
+}
 #[allow(unused_imports)] // which items are used depends on the features
 pub(crate) use imp::*;
 #[cfg(feature = "std")]

@@ -13,7 +13,8 @@
 use core::fmt;
 use core::ptr::{self, NonNull};
 
-use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::atomic::Ordering;
+use crate::sync::kernel_atomic::AtomicPtr;
 
 /// Tag: the wrapper is dead and its memory is cached (owned by the word).
 pub(crate) const INACTIVE: usize = 0b001;

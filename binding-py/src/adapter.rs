@@ -358,8 +358,8 @@ where
         // SAFETY: lookups run on attached threads; `ty` is a live wrapper type (the native
         // object or the class registry holds it).
         let o = unsafe { self.interp.alloc_wrapper(ty) }?;
-        // SAFETY: `o` is a fresh wrapper we own.
-        let displaced = unsafe { WrapperObj::<R>::of(o) }.slot.put(handle);
+        // SAFETY: `o` is a fresh wrapper only we can reach.
+        let displaced = unsafe { WrapperObj::<R>::of(o).slot.put_exclusive(handle) };
         debug_assert!(displaced.is_none(), "a fresh wrapper already had a handle");
         Ok(o)
     }
@@ -377,7 +377,8 @@ where
         }
         // SAFETY: `w` is live again and ours until published.
         let wrapper = unsafe { WrapperObj::<R>::of(w) };
-        let displaced = wrapper.slot.put(handle);
+        // SAFETY: the cached block is reached only through the word, which we hold locked.
+        let displaced = unsafe { wrapper.slot.put_exclusive(handle) };
         debug_assert!(displaced.is_none(), "a cached wrapper still had a handle");
         // SAFETY: re-initialised objects start untracked; `w` is ours.
         unsafe { rt.track(w) };
@@ -467,8 +468,8 @@ impl<R: Runtime> Interp<R> {
         // SAFETY: caller.
         let o = unsafe { self.alloc_wrapper(ty) }?;
         let header = handle.as_ptr();
-        // SAFETY: `o` is fresh and ours.
-        let displaced = unsafe { WrapperObj::<R>::of(o) }.slot.put(handle);
+        // SAFETY: `o` is fresh and only we can reach it.
+        let displaced = unsafe { WrapperObj::<R>::of(o).slot.put_exclusive(handle) };
         debug_assert!(displaced.is_none());
         // SAFETY: the slot now holds a reference, keeping the header alive; `o` is live and ours.
         let bound = unsafe { header.as_ref().bind(o) };

@@ -28,6 +28,8 @@ use core::ptr::NonNull;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::{Frontend, ObjectArc, ObjectRef};
 
+pub mod minimal;
+
 pub use factory::{FreshFailed, ModelFactory};
 pub use heap::ModelAlloc;
 pub use wrapper::{ModelWrapper, Parked, WrapperRef};

@@ -189,7 +189,8 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
         self.gc_tracked.store(true, Relaxed);
         self.dying_on.store(0, Relaxed);
         self.life.store(LIVE, Relaxed);
-        let displaced = self.slot.put(handle);
+        // SAFETY: the reviver owns the block exclusively (the word is locked).
+        let displaced = unsafe { self.slot.put_exclusive(handle) };
         assert!(displaced.is_none(), "revived wrapper still had a handle");
     }
 

@@ -59,7 +59,7 @@ CHAIN = textwrap.dedent(
                 h.leaf = Leaf(n=h.leaf.n)
 
     MODE
-    threading.stack_size(1 << 20)
+    threading.stack_size(1 << 19)
     before = T.stats()["replaced"]
     worker = threading.Thread(target=chain)
     worker.start()

@@ -1,0 +1,184 @@
+//! A minimal frontend: wrappers are boxed structs with an atomic refcount, nothing else. The
+//! kernel's benchmarks and its read-modify-write budget (`tests/rmw_budget.rs`) run on it, so
+//! what they measure is the kernel's cost, not a runtime's. Its own atomics are `std`'s (never
+//! counted by `sync::counted`, never modelled by loom).
+
+use std::boxed::Box;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::{
+    Caching, Dealloc, Frontend, HandleSlot, ObjectArc, ObjectRef, Settled, WrapperFactory,
+};
+
+/// The minimal frontend.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fast;
+
+/// A wrapper of the minimal frontend.
+#[repr(align(8))]
+pub struct FastWrapper {
+    refcnt: AtomicUsize,
+    armed: AtomicBool,
+    slot: HandleSlot<Fast>,
+}
+
+// SAFETY: try_incref refuses at zero; attach always succeeds (the runtime never shuts down).
+unsafe impl Frontend for Fast {
+    type Wrapper = FastWrapper;
+    type Attachment = ();
+
+    unsafe fn try_incref(&self, w: NonNull<FastWrapper>) -> bool {
+        // SAFETY: the kernel holds the word's lock; `w` is live.
+        let w = unsafe { w.as_ref() };
+        // Relaxed: ordered by the word's lock, as in CPython.
+        let mut n = w.refcnt.load(Ordering::Relaxed);
+        while n != 0 && w.armed.load(Ordering::Relaxed) {
+            match w
+                .refcnt
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(seen) => n = seen,
+            }
+        }
+        false
+    }
+    unsafe fn enable_try_incref(&self, w: NonNull<FastWrapper>) {
+        // SAFETY: live (kernel contract). Relaxed: published by the word's Release.
+        unsafe { w.as_ref() }.armed.store(true, Ordering::Relaxed);
+    }
+    unsafe fn untrack(&self, _w: NonNull<FastWrapper>) {}
+    fn backoff(&self, _spins: u32) {
+        std::thread::yield_now();
+    }
+    fn is_alive(&self) -> bool {
+        true
+    }
+    fn attach(&self) -> Option<()> {
+        Some(())
+    }
+    unsafe fn free_cached(&self, w: NonNull<FastWrapper>, _: &()) {
+        // SAFETY: the word owned the cached box; nobody else can reach it.
+        drop(unsafe { Box::from_raw(w.as_ptr()) });
+    }
+}
+
+/// Makes and revives [`FastWrapper`]s.
+pub struct FastFactory;
+
+impl WrapperFactory<Fast> for FastFactory {
+    type Error = ();
+    fn make_fresh(&self, handle: ObjectRef<Fast>) -> Result<NonNull<FastWrapper>, ()> {
+        Ok(NonNull::from(Box::leak(Box::new(FastWrapper {
+            refcnt: AtomicUsize::new(1),
+            armed: AtomicBool::new(false),
+            slot: HandleSlot::new(handle),
+        }))))
+    }
+    unsafe fn revive(&self, w: NonNull<FastWrapper>, handle: ObjectRef<Fast>) {
+        // SAFETY: the cached block is ours while the word is locked.
+        let w = unsafe { w.as_ref() };
+        w.refcnt.store(1, Ordering::Relaxed);
+        w.armed.store(false, Ordering::Relaxed);
+        // SAFETY: the cached block is ours while the word is locked.
+        drop(unsafe { w.slot.put_exclusive(handle) });
+    }
+    unsafe fn discard(&self, w: NonNull<FastWrapper>) {
+        // SAFETY: we own the unpublished wrapper's only reference.
+        unsafe { release(w) };
+    }
+}
+
+/// `Py_DECREF` of the fast frontend: dealloc + free at zero.
+///
+/// # Safety
+///
+/// The caller owns a reference to `w` and gives it up.
+pub unsafe fn release(w: NonNull<FastWrapper>) {
+    // SAFETY: the caller owns a reference.
+    let wr = unsafe { w.as_ref() };
+    // Release/Acquire: as `Arc`.
+    if wr.refcnt.fetch_sub(1, Ordering::Release) != 1 {
+        return;
+    }
+    wr.refcnt.load(Ordering::Acquire);
+    // SAFETY: the count reached zero here; this is the only dealloc.
+    match unsafe { crate::dealloc(&Fast, w, &wr.slot, Caching::Cache) } {
+        Dealloc::Cached(baton) => match baton.settle() {
+            Settled::Cached => {}
+            // SAFETY: reclaim deferred to us; we own the block.
+            Settled::FreeWrapper => drop(unsafe { Box::from_raw(w.as_ptr()) }),
+        },
+        // SAFETY: not cached: we own the block.
+        Dealloc::Detached | Dealloc::NotCanonical => drop(unsafe { Box::from_raw(w.as_ptr()) }),
+    }
+}
+
+/// An owned wrapper reference; dropping it releases.
+pub struct Owned(pub NonNull<FastWrapper>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference.
+        unsafe { release(self.0) }
+    }
+}
+
+/// Make-return: the canonical wrapper of `handle`'s object; `handle` is handed over.
+pub fn lookup(handle: ObjectRef<Fast>) -> Owned {
+    Owned(handle.lookup(&FastFactory).unwrap().0)
+}
+
+/// The canonical wrapper of `handle`'s object, the handle only borrowed.
+pub fn lookup_borrowed(handle: &ObjectRef<Fast>) -> Owned {
+    Owned(handle.lookup(&FastFactory).unwrap().0)
+}
+
+/// A new native object (its value a `u64`).
+pub fn object() -> ObjectRef<Fast> {
+    ObjectArc::new(0u64, Fast).erase()
+}
+
+/// A wrapper whose count reached zero but whose dealloc did not run yet (CPython 3.14's trashcan
+/// parks it); dropping the token runs the dealloc, late.
+pub struct Parked(NonNull<FastWrapper>);
+
+/// Drops `w`'s last reference without running its dealloc (see [`Parked`]).
+///
+/// # Panics
+///
+/// If `w` was not the last reference.
+pub fn park(w: Owned) -> Parked {
+    let w = core::mem::ManuallyDrop::new(w);
+    // SAFETY: we own a reference, so the box is live.
+    let wr = unsafe { w.0.as_ref() };
+    // Release/Acquire: as `release`.
+    assert_eq!(
+        wr.refcnt.fetch_sub(1, Ordering::Release),
+        1,
+        "park: not the last reference"
+    );
+    wr.refcnt.load(Ordering::Acquire);
+    Parked(w.0)
+}
+
+impl Drop for Parked {
+    fn drop(&mut self) {
+        let w = self.0;
+        // SAFETY: as `release` once the count reached zero; the box is live until freed here.
+        let wr = unsafe { w.as_ref() };
+        // SAFETY: the count reached zero (in `park`); this is the only dealloc.
+        match unsafe { crate::dealloc(&Fast, w, &wr.slot, Caching::Cache) } {
+            Dealloc::Cached(baton) => match baton.settle() {
+                Settled::Cached => {}
+                // SAFETY: reclaim deferred to us; we own the block.
+                Settled::FreeWrapper => drop(unsafe { Box::from_raw(w.as_ptr()) }),
+            },
+            Dealloc::Detached | Dealloc::NotCanonical => {
+                // SAFETY: not cached: we own the block.
+                drop(unsafe { Box::from_raw(w.as_ptr()) })
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The kernel's atomic-operation budget per transition, counted (feature `count-rmw`), not timed.
+//!
+//! Every read-modify-write on a binding word, handle slot or native count is a locked instruction
+//! (a full fence on x86), and on the machines we run on they dominate a transition's cost. These
+//! counts are deterministic: a change that adds one fails here, whatever the machine's load. The
+//! frontend is the minimal one (`model::minimal`), whose own atomics are not counted. The table
+//! in docs/design.md ("Atomic operations per transition") is this test's expectation.
+
+use binding_core::model::minimal::{Owned, lookup, lookup_borrowed, object};
+use binding_core::sync::counted::{Counts, take};
+
+fn counts(f: impl FnOnce()) -> Counts {
+    take();
+    f();
+    take()
+}
+
+fn rmw(f: impl FnOnce()) -> u32 {
+    counts(f).rmw
+}
+
+#[test]
+fn hit_with_a_borrowed_handle() {
+    let o = object();
+    let live = lookup_borrowed(&o);
+    let mut hit = None;
+    let c = counts(|| hit = Some(lookup_borrowed(&o)));
+    // The word's lock (compare-exchange); the unlock is a plain store.
+    assert_eq!(
+        c,
+        Counts {
+            rmw: 1,
+            loads: 1,
+            stores: 1
+        },
+        "hit"
+    );
+    assert_eq!(hit.as_ref().unwrap().0, live.0);
+}
+
+#[test]
+fn hit_handing_over_a_reference() {
+    let o = object();
+    let _live = lookup_borrowed(&o);
+    let extra = o.clone();
+    // As above, plus the strong decrement of the +1 the caller handed over (the wrapper's own
+    // reference count is the frontend's, not counted).
+    assert_eq!(rmw(|| drop(lookup(extra))), 2, "make-return hit");
+}
+
+#[test]
+fn dealloc_and_free_into_the_cache() {
+    let o = object();
+    let w = lookup_borrowed(&o);
+    // InTransit compare-exchange, strong decrement, settle compare-exchange (the dying
+    // wrapper's slot is emptied by a load and a store: only its dealloc can reach it).
+    assert_eq!(rmw(|| drop(w)), 3, "dealloc + settle");
+}
+
+#[test]
+fn revival() {
+    let o = object();
+    drop(lookup_borrowed(&o));
+    let mut w: Option<Owned> = None;
+    // The lock (compare-exchange) and the handle's strong increment (the cached block's slot
+    // is filled by a store: the locked word makes it ours).
+    assert_eq!(rmw(|| w = Some(lookup_borrowed(&o))), 2, "revival");
+}
+
+#[test]
+fn drop_and_refetch() {
+    let o = object();
+    let w = lookup_borrowed(&o);
+    // While a wrapper is kept, a refetch and its release: the lock only.
+    assert_eq!(rmw(|| drop(lookup_borrowed(&o))), 1, "hit + release");
+    drop(w);
+    // None kept: the revival (2) and the dealloc (3), the loop a Python `o.x` read pays.
+    assert_eq!(
+        rmw(|| drop(lookup_borrowed(&o))),
+        2 + 3,
+        "revival + dealloc"
+    );
+}
+
+#[test]
+fn fresh_wrapper() {
+    let o = object();
+    let mut w: Option<Owned> = None;
+    // The handle's strong increment and the publication compare-exchange from Detached.
+    assert_eq!(rmw(|| w = Some(lookup_borrowed(&o))), 2, "fresh");
+}
+
+#[test]
+fn reclaim_of_a_cached_wrapper() {
+    let o = object();
+    drop(lookup_borrowed(&o));
+    // The last strong decrement, the weak decrement, nothing on the word (nobody else can
+    // reach it: a plain store detaches it).
+    assert_eq!(rmw(|| drop(o)), 2, "reclaim");
+}
