@@ -4,8 +4,10 @@
 # (binding-py/src/adapter.rs), each mutant judged by the suites that fit in well under a minute:
 #   binding-core: unit, sequential, proptest state machine, every loom/shuttle scenario on std
 #                 threads and the many-thread stress test (`cargo test -p binding-core`);
-#   adapter.rs:   the adapter on the model of free-threaded CPython, every scenario on std threads
-#                 and the broken-variant teeth under shuttle.
+#                 then the survivors again under shuttle (every scenario and tooth, fewer
+#                 schedules), where the checker-only code and the rare interleavings live;
+#   adapter.rs:   the adapter on the model of free-threaded CPython (every scenario on std threads,
+#                 the GIL model).
 # Results go to mutants.out/<crate>/ (outcomes.json, caught.txt, missed.txt, unviable.txt);
 # docs/verification.md has the last report. Usage: bash ci/mutants.sh [core|adapter] (both if none).
 set -euo pipefail
@@ -26,11 +28,17 @@ core() {
     "${TIMEOUT[@]}" --features teeth --no-shuffle \
     --file 'binding-core/src/*.rs' --exclude 'binding-core/src/model/**' \
     --exclude 'binding-core/src/flaw.rs' "$@" || true
+  section "mutants: binding-core/src survivors under shuttle"
+  TETHER_SHUTTLE_ITERS=${TETHER_SHUTTLE_ITERS:-200} \
+  cargo mutants --package binding-core --output mutants.out/core --jobs "$JOBS" --iterate \
+    "${TIMEOUT[@]}" --features shuttle,teeth --no-shuffle \
+    --file 'binding-core/src/*.rs' --exclude 'binding-core/src/model/**' \
+    --exclude 'binding-core/src/flaw.rs' "$@" -- --test shuttle || true
 }
 
 adapter() {
   section "mutants: binding-py/src/adapter.rs"
-  TETHER_MODEL_RUNS=${TETHER_MODEL_RUNS:-40} TETHER_SHUTTLE_ITERS=${TETHER_SHUTTLE_ITERS:-300} \
+  TETHER_MODEL_RUNS=${TETHER_MODEL_RUNS:-40} \
   cargo mutants --package binding-py --output mutants.out/adapter --jobs "$JOBS" \
     "${TIMEOUT[@]}" --features model --no-shuffle --file 'binding-py/src/adapter.rs' "$@" || true
 }

@@ -26,7 +26,12 @@ SCRIPT = textwrap.dedent(
     for k in more[:100]:
         T.release_on_foreign_thread(k, wait=False)   # foreign drops racing the exit
     hot = objs[:10]
-    def daemon():
+    def daemon(hot=hot):
+        # No global lookups in the loop: on a free-threaded 3.14, specialising LOAD_GLOBAL takes
+        # the builtins dict's lock, and a daemon thread that CPython hangs at exit (its
+        # re-attach during finalisation never returns) while inside that specialisation keeps
+        # the lock, so the main thread's module teardown waits for it forever (a CPython hang,
+        # seen here once in about 40 runs under load; native stacks of both threads showed it).
         while True:
             for o in hot:
                 o.x
