@@ -34,6 +34,10 @@ core() {
     "${TIMEOUT[@]}" --features shuttle,teeth --no-shuffle \
     --file 'binding-core/src/*.rs' --exclude 'binding-core/src/model/**' \
     --exclude 'binding-core/src/flaw.rs' "$@" -- --test shuttle || true
+  section "mutants: the counting facade (sync.rs) under the RMW budget"
+  cargo mutants --package binding-core --output mutants.out/core --jobs "$JOBS" --iterate \
+    "${TIMEOUT[@]}" --features count-rmw,teeth --no-shuffle --file 'binding-core/src/sync.rs' \
+    "$@" -- --test rmw_budget || true
 }
 
 adapter() {

@@ -101,6 +101,14 @@ fn debug_and_display_name_what_they_show() {
         (format!("{slot:?}"), "HandleSlot"),
         (format!("{:?}", o.header().binding().snapshot()), "Active"),
         (format!("{}", binding_core::AllocError), "alloc"),
+        (format!("{:?}", o.header().binding()), "Active"),
+        (
+            format!(
+                "{:?}",
+                binding_core::Dealloc::<binding_core::model::minimal::Fast>::Detached
+            ),
+            "Detached",
+        ),
     ] {
         assert!(text.contains(needle), "{text:?} should mention {needle}");
     }

@@ -169,6 +169,8 @@ pub struct Model {
     pub(crate) natives_live: StdIsize,
     /// The GIL (`gil` mode).
     gil: (StdMutex<GilState>, std::sync::Condvar),
+    /// A stop-the-world in progress (free-threaded mode): attaching threads wait for its end.
+    stw: (StdMutex<bool>, std::sync::Condvar),
     /// The last failed try-incref (object id, state), for violation messages.
     last_miss: StdMutex<Option<(u64, u8)>>,
     debug: StdMutex<Option<Box<dyn Fn() -> String + Send>>>,
@@ -240,6 +242,7 @@ impl ModelRt {
                 StdMutex::new(GilState::default()),
                 std::sync::Condvar::new(),
             ),
+            stw: (StdMutex::new(false), std::sync::Condvar::new()),
             last_miss: StdMutex::new(None),
             debug: StdMutex::new(None),
         }))
@@ -272,6 +275,7 @@ impl ModelRt {
     pub fn python_thread(&self) -> PythonThread {
         let me = thread_key();
         self.take_gil();
+        self.wait_for_the_world();
         self.threads.lock().unwrap().entry(me).or_default().attached = true;
         PythonThread(self.clone())
     }
@@ -282,6 +286,59 @@ impl ModelRt {
         let out = f();
         Runtime::restore_thread(self, ());
         out
+    }
+
+    /// A free-threaded interpreter's stop-the-world, requested by this attached thread (the
+    /// collector's): waits until every other thread is detached (each must get there by itself:
+    /// a thread that waits without detaching stalls it), then lets the world run again. Waiting
+    /// longer than `max_spins` seconds is an L1 violation.
+    pub fn stop_the_world(&self) {
+        let me = thread_key();
+        *self.stw.0.lock().unwrap() = true;
+        let deadline = std::time::Instant::now()
+            + std::time::Duration::from_secs(self.config.max_spins.into());
+        loop {
+            let attached_others = self
+                .threads
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(k, t)| **k != me && t.attached)
+                .count();
+            if attached_others == 0 {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                *self.stw.0.lock().unwrap() = false;
+                self.stw.1.notify_all();
+                panic!(
+                    "L1 violated: a stop-the-world waited {} s for {attached_others} thread(s) \
+                     that never detached (a wait that does not detach?); objects: {}",
+                    self.config.max_spins,
+                    self.describe()
+                );
+            }
+            let guard = self.stw.0.lock().unwrap();
+            drop(
+                self.stw
+                    .1
+                    .wait_timeout(guard, std::time::Duration::from_millis(1))
+                    .unwrap(),
+            );
+        }
+        *self.stw.0.lock().unwrap() = false;
+        self.stw.1.notify_all();
+    }
+
+    /// Attaching waits while a stop-the-world is in progress (free-threaded mode).
+    fn wait_for_the_world(&self) {
+        if self.config.gil {
+            return;
+        }
+        let mut stopped = self.stw.0.lock().unwrap();
+        while *stopped {
+            stopped = self.stw.1.wait(stopped).unwrap();
+        }
     }
 
     /// Takes the GIL (`gil` mode), waiting at most `max_spins` seconds (L1).
@@ -982,10 +1039,12 @@ unsafe impl Runtime for ModelRt {
             t.attached = false;
         }
         self.drop_gil();
+        self.stw.1.notify_all();
     }
 
     fn restore_thread(&self, (): ()) {
         self.take_gil();
+        self.wait_for_the_world();
         let me = thread_key();
         self.threads
             .lock()
@@ -1017,8 +1076,9 @@ unsafe impl Runtime for ModelRt {
         {
             return Gil::Nested;
         }
-        // Not holding the registry's lock while waiting for the GIL.
+        // Not holding the registry's lock while waiting for the GIL or the world.
         self.take_gil();
+        self.wait_for_the_world();
         let mut threads = self.threads.lock().unwrap();
         match threads.get_mut(&me) {
             Some(t) => {

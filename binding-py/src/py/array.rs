@@ -21,8 +21,8 @@ unsafe extern "C" fn array_new(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls tp_new attached.
     let py = unsafe { pyo3::Python::assume_attached() };
-    // SAFETY: as `new_array`.
     super::class::guard(py, ptr::null_mut(), || {
+        // SAFETY: CPython's contract for this slot is the function's (attached, live arguments).
         Ok(unsafe { new_array(ty, args, kwds) })
     })
 }

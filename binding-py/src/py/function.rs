@@ -147,8 +147,10 @@ unsafe extern "C" fn function_call(
 ) -> *mut ffi::PyObject {
     // SAFETY: CPython calls tp_call attached.
     let py = unsafe { Python::assume_attached() };
-    // SAFETY: as `call`.
-    super::class::guard(py, ptr::null_mut(), || Ok(unsafe { call(o, args, kwds) }))
+    super::class::guard(py, ptr::null_mut(), || {
+        // SAFETY: CPython's contract for this slot is the function's (attached, live arguments).
+        Ok(unsafe { call(o, args, kwds) })
+    })
 }
 
 /// The body of `function_call` (null with an exception set on failure).

@@ -1,13 +1,15 @@
-//! The adapter's production waits under a GIL on real threads.
+//! The adapter's production waits under a GIL and a stop-the-world, on real threads.
 //!
 //! The checkers (loom, shuttle) run the kernel's waits as sleeps and have no lock that the thread
 //! waited on needs; the std-thread models had none either. Here the model interpreter has a real
 //! GIL (`Config::gil`): attached threads hold it, only a detach (`PyEval_SaveThread`, which every
 //! back-off of a GIL-ful frontend does) or a thread's exit lets it go, and a thread that waits for
-//! it longer than `max_spins` seconds reports an L1 violation. Each scenario makes a production
+//! it longer than `max_spins` seconds reports an L1 violation. Without the GIL the model has a
+//! stop-the-world (`ModelRt::stop_the_world`, the free-threaded collector's): it waits until every
+//! other thread detached, and attaching waits for it to end. Each scenario makes a production
 //! wait (the at-exit hook's wait for attached reclaimers; a lookup's wait after a try-incref miss)
-//! wait for a thread that needs the GIL; the broken variant `BackoffWithoutDetach` (a back-off
-//! that only spins) shows the scenario would notice.
+//! wait for a thread that needs the GIL or the world; the broken variant `BackoffWithoutDetach`
+//! (a back-off that only spins) shows each scenario would notice.
 #![cfg(not(any(loom, feature = "shuttle")))]
 
 use std::sync::Arc;
@@ -101,13 +103,77 @@ fn a_missed_lookup_lets_the_dealloc_take_the_gil(flaw: AdapterFlaw) {
     rt.assert_quiescent();
 }
 
+/// Free-threaded: a wrapper's dealloc detaches between its count reaching zero and its
+/// transition just as the collector stops the world, so it cannot re-attach until the world runs
+/// again; another thread's lookup misses on the dead wrapper meanwhile. The lookup's wait must
+/// detach (after its first few spins), or the stop-the-world never completes, the dealloc never
+/// resumes, and the lookup ends only by replacing the wrapper.
+fn a_missed_lookup_lets_a_stop_the_world_through(flaw: AdapterFlaw) {
+    let rt = ModelRt::new(Config {
+        max_spins: 3,
+        flaw,
+        gil: false,
+    });
+    let class = rt.new_type("Inner", None, false);
+    let main = rt.python_thread();
+    let x = rt.construct(1, class, None);
+    let addr = x.addr();
+    let h = x.handle().expect("a constructed wrapper has a handle");
+    let looking = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::new(AtomicBool::new(false));
+    let looker = {
+        let (rt, h, looking) = (rt.clone(), h.clone(), looking.clone());
+        std::thread::spawn(move || {
+            let _py = rt.python_thread();
+            looking.store(true, Relaxed);
+            rt.lookup(&h).addr()
+        })
+    };
+    let collector = {
+        let (rt, looking, stopping) = (rt.clone(), looking.clone(), stopping.clone());
+        std::thread::spawn(move || {
+            let _py = rt.python_thread();
+            while !looking.load(Relaxed) {
+                std::thread::yield_now();
+            }
+            stopping.store(true, Relaxed);
+            rt.stop_the_world();
+        })
+    };
+    {
+        let (rt, stopping) = (rt.clone(), stopping.clone());
+        rt.clone().on_next_untrack(move || {
+            // Inside the dealloc: count zero, word still Active. Detached until the collector
+            // asks to stop the world; re-attaching then waits for the world to run again.
+            rt.allow_threads(|| {
+                while !stopping.load(Relaxed) {
+                    std::thread::yield_now();
+                }
+            });
+        });
+    }
+    drop(x);
+    let found = join(&rt, looker);
+    join(&rt, collector);
+    let replaced = rt.stats().replaced.load(Relaxed);
+    assert_eq!(
+        replaced, 0,
+        "S5 violated: a lookup replaced a wrapper whose dealloc only waited for a stop-the-world"
+    );
+    assert_eq!(found, addr, "S5 violated: the revival moved");
+    drop(h);
+    drop(main);
+    rt.assert_quiescent();
+}
+
 #[test]
-fn production_waits_let_the_gil_go() {
+fn production_waits_let_the_gil_and_the_world_go() {
     for _ in 0..20 {
         shutdown_lets_an_attaching_reclaimer_take_the_gil(AdapterFlaw::None);
         a_missed_lookup_lets_the_dealloc_take_the_gil(AdapterFlaw::None);
+        a_missed_lookup_lets_a_stop_the_world_through(AdapterFlaw::None);
     }
-    println!("gil: production waits let the GIL go (20 runs each)");
+    println!("waits: production waits let the GIL and the world go (20 runs each)");
 }
 
 /// Runs `body` with the broken back-off and returns the violation it reports.
@@ -126,6 +192,19 @@ fn teeth_backoff_without_detach_deadlocks_the_at_exit_wait() {
     assert!(msg.contains("L1 violated"), "{msg}");
     println!(
         "gil teeth BackoffWithoutDetach (shutdown): {}",
+        msg.lines().next().unwrap_or("")
+    );
+}
+
+#[test]
+fn teeth_backoff_without_detach_stalls_a_stop_the_world() {
+    let msg = caught(a_missed_lookup_lets_a_stop_the_world_through);
+    assert!(
+        msg.contains("S5 violated") || msg.contains("L1 violated"),
+        "{msg}"
+    );
+    println!(
+        "stw teeth BackoffWithoutDetach: {}",
         msg.lines().next().unwrap_or("")
     );
 }
