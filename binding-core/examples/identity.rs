@@ -9,6 +9,7 @@ fn main() {
     let rt: ModelFrontend = ModelFrontend::new(Config {
         max_spins: 1_000_000,
         yield_after: 4,
+        ..Config::default()
     });
     let obj = rt.object(7, None).erase();
 

@@ -26,6 +26,7 @@ fn many_threads_refetch_one_object() {
     let rt: ModelFrontend = ModelFrontend::new(Config {
         max_spins: 1_000_000,
         yield_after: 4,
+        ..Config::default()
     });
     let obj = rt.object(1, None).erase();
     let first = rt.lookup(obj.clone()).addr();

@@ -176,7 +176,7 @@ fn describe(cfg: &Config, before: &State, action: &Option<Action>) -> String {
         Action::Step(a) => {
             let frame = before.actors[usize::from(a)].top();
             let what = match frame {
-                Some(Frame::Lookup { obj, pc }) => format!("lookup(o{obj}) {pc:?}"),
+                Some(Frame::Lookup { obj, pc, .. }) => format!("lookup(o{obj}) {pc:?}"),
                 Some(Frame::Merge { w }) => format!("merge refcount of w{w}"),
                 Some(Frame::Dealloc { w, pc }) => format!("dealloc(w{w}) {pc:?}"),
                 Some(Frame::DropNative { obj, pc }) => format!("drop native ref o{obj} {pc:?}"),
@@ -189,6 +189,20 @@ fn describe(cfg: &Config, before: &State, action: &Option<Action>) -> String {
             format!("{}: {what}", who(cfg, a))
         }
         Action::AllocFails(a) => format!("{}: allocation fails", who(cfg, a)),
+        Action::TakeOver(a) => format!(
+            "{}: lookup stops waiting, due to replace the dying wrapper",
+            who(cfg, a)
+        ),
+        Action::Park(a) => match before.actors[usize::from(a)].top() {
+            Some(Frame::Dealloc { w, .. }) => {
+                format!("{}: trashcan parks dealloc(w{w})", who(cfg, a))
+            }
+            _ => format!("{}: trashcan parks a dealloc", who(cfg, a)),
+        },
+        Action::Unwind(a) => match before.actors[usize::from(a)].parked.last() {
+            Some(w) => format!("{}: unwinds, runs parked dealloc(w{w})", who(cfg, a)),
+            None => format!("{}: unwinds", who(cfg, a)),
+        },
         Action::Start(a, op) => {
             let what = match op {
                 Op::Lookup(o) => format!("start lookup(o{o})"),

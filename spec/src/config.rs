@@ -53,6 +53,14 @@ pub enum Bug {
     /// Not historical, a requirement: a wrapper that has weak references at death is treated as
     /// cacheable; a callback that re-fetches the object waits for a settle on its own thread.
     CacheWithWeakrefs,
+    /// The protocol before the takeover: a lookup that missed on a dying wrapper waits for that
+    /// wrapper's dealloc however long it takes, though the runtime may have parked it (CPython
+    /// 3.14's trashcan) until this very thread unwinds.
+    WaitForParkedDealloc,
+    /// The takeover without its re-check: a lookup due to replace a wrapper it missed on stores
+    /// Active(spare) as soon as it holds the lock, without a failing `try_incref` under it, so a
+    /// wrapper revived meanwhile loses the binding while alive.
+    TakeoverWithoutTryIncref,
 }
 
 impl Bug {
@@ -72,6 +80,9 @@ impl Bug {
         Bug::CallbackBeforeTransition,
         Bug::CacheWithWeakrefs,
     ];
+
+    /// The two halves of the takeover rule (parked deallocs), each removed.
+    pub const TAKEOVER: [Bug; 2] = [Bug::WaitForParkedDealloc, Bug::TakeoverWithoutTryIncref];
 
     fn bit(self) -> u16 {
         1 << (self as u16)
@@ -95,6 +106,11 @@ impl Bugs {
     pub fn has(self, bug: Bug) -> bool {
         self.0 & bug.bit() != 0
     }
+
+    /// This set with `bug` switched on as well.
+    pub fn with(self, bug: Bug) -> Bugs {
+        Bugs(self.0 | bug.bit())
+    }
 }
 
 /// The bounds and switches of one model run.
@@ -115,6 +131,14 @@ pub struct Config {
     pub alloc_failure: bool,
     /// The interpreter may begin shutting down at any moment.
     pub shutdown: bool,
+    /// A lookup that missed on a dying wrapper may stop waiting for its dealloc and replace it
+    /// (the takeover; the frontend's `replace_dying` says yes after some misses). `false`: the
+    /// frontend never says yes, which only a runtime that never parks a dealloc may do.
+    pub takeover: bool,
+    /// CPython 3.14's trashcan: a wrapper's dealloc may be parked on its thread's delete-later
+    /// list when its count reaches zero, and runs only when that thread unwinds (its call stack
+    /// is empty), after whatever the thread does meanwhile.
+    pub trashcan: bool,
     /// Re-introduced historical bugs.
     pub bugs: Bugs,
 }
@@ -130,6 +154,8 @@ impl Config {
             weakrefs: false,
             alloc_failure: false,
             shutdown: false,
+            takeover: true,
+            trashcan: false,
             bugs: Bugs::NONE,
         }
     }
@@ -150,15 +176,20 @@ impl Config {
         }
     }
 
-    /// The same run with `bug` switched on.
+    /// The same run with `bug` switched on (as well as any already on).
     pub fn with_bug(mut self, bug: Bug) -> Config {
-        self.bugs = Bugs::only(bug);
+        self.bugs = self.bugs.with(bug);
         self
     }
 
     /// Whether `bug` is switched on.
     pub fn has(&self, bug: Bug) -> bool {
         self.bugs.has(bug)
+    }
+
+    /// Whether a lookup may replace a dying wrapper it missed on.
+    pub fn takes_over(&self) -> bool {
+        self.takeover && !self.has(Bug::WaitForParkedDealloc)
     }
 
     /// The index of the foreign (native) thread: it comes after the Python threads.

@@ -65,6 +65,9 @@ impl Model for TetherModel {
             witness::<4>,
             witness::<5>,
             witness::<6>,
+            witness::<7>,
+            witness::<8>,
+            witness::<9>,
         ];
         let mut props: Vec<Property<Self>> = INVARIANTS
             .iter()

@@ -6,7 +6,9 @@
 //! wrong protocol reaches before anything touches freed memory.
 
 use crate::config::{Bug, Config};
-use crate::state::{DeallocPc, Frame, LookupPc, Mem, MovePc, ObjId, State, Token, WrapId};
+use crate::state::{
+    ActorId, DeallocPc, Frame, LookupPc, Mem, MovePc, ObjId, State, Token, Wait, WrapId,
+};
 use crate::steps;
 use crate::word::{Kind, Word};
 
@@ -138,15 +140,16 @@ pub fn l1_no_deadlock(cfg: &Config, s: &State) -> bool {
 
 /// L1, progress: even if every idle thread stops for good (starts nothing, drops nothing), some
 /// in-flight operation can take a step. Waits are modelled as blocking until what the waiter
-/// observed changes, so a thread that would spin forever is a thread with no enabled step.
-pub fn l1_progress(_: &Config, s: &State) -> bool {
+/// observed changes, so a thread that would spin forever is a thread with no enabled step. A
+/// lookup's bounded wait after a miss can always end (the takeover), and a thread with parked
+/// deallocs and an empty stack can always unwind.
+pub fn l1_progress(cfg: &Config, s: &State) -> bool {
     if s.violation.is_some() || !s.any_busy() {
         return true;
     }
-    s.actors
-        .iter()
-        .filter_map(|a| a.top())
-        .any(|f| steps::step_enabled(s, f))
+    (0..s.actors.len() as ActorId)
+        .filter(|&a| s.actors[usize::from(a)].busy())
+        .any(|a| steps::in_flight_can_move(cfg, s, a))
 }
 
 /// The model's own bookkeeping: every native strong count and every live wrapper's frontend
@@ -180,7 +183,7 @@ fn strong_holders(cfg: &Config, s: &State, obj: ObjId) -> u32 {
         .count() as u32;
     for f in s.actors.iter().flat_map(|a| a.stack.iter()) {
         match *f {
-            Frame::Lookup { obj: o2, pc } if o2 == obj => {
+            Frame::Lookup { obj: o2, pc, .. } if o2 == obj => {
                 let gave_away = matches!(
                     pc,
                     LookupPc::Rearm(_)
@@ -217,6 +220,10 @@ fn rc_holders(cfg: &Config, s: &State, w: WrapId) -> u32 {
         .map(|a| a.held.iter().filter(|&&h| h == w).count() as u32)
         .sum();
     for f in s.actors.iter().flat_map(|a| a.stack.iter()) {
+        if let Frame::Lookup { spare: Some(x), .. } = *f {
+            // The spare's one reference is the lookup's.
+            n += u32::from(x == w);
+        }
         let holds = match *f {
             Frame::Lookup {
                 pc:
@@ -226,7 +233,6 @@ fn rc_holders(cfg: &Config, s: &State, w: WrapId) -> u32 {
                     | LookupPc::Clone(x)
                     | LookupPc::ArmFresh(x)
                     | LookupPc::PublishFresh(x)
-                    | LookupPc::Discard(x)
                     | LookupPc::Return(x),
                 ..
             } => x == w,
@@ -312,7 +318,7 @@ fn any_frame(s: &State, p: impl Fn(&Frame) -> bool) -> bool {
 
 /// Witnesses that the interesting interleavings are reachable at all (a model that cannot reach
 /// them would pass every invariant vacuously).
-pub const WITNESSES: [Prop; 7] = [
+pub const WITNESSES: [Prop; 10] = [
     Prop {
         name: "witness: revival in place",
         always: false,
@@ -356,12 +362,14 @@ pub const WITNESSES: [Prop; 7] = [
     Prop {
         name: "witness: lost publish race",
         always: false,
+        // Only a lost publish leaves a lookup a spare it did not make for a takeover.
         holds: |_, s| {
             any_frame(s, |f| {
                 matches!(
                     f,
                     Frame::Lookup {
-                        pc: LookupPc::Discard(_),
+                        spare: Some(_),
+                        due: None,
                         ..
                     }
                 )
@@ -405,6 +413,42 @@ pub const WITNESSES: [Prop; 7] = [
             s.objects.iter().all(|o| o.freed)
                 && s.wrappers.iter().all(|w| w.mem == Mem::Freed)
                 && !s.wrappers.is_empty()
+        },
+    },
+    Prop {
+        name: "witness: a lookup replaced a dying wrapper (takeover)",
+        always: false,
+        holds: |_, s| s.wrappers.iter().any(|w| w.replaced),
+    },
+    Prop {
+        name: "witness: a lookup missed on a dealloc parked on its own thread",
+        always: false,
+        holds: |_, s| {
+            s.actors.iter().any(|a| {
+                a.stack.iter().any(|f| match *f {
+                    Frame::Lookup {
+                        pc:
+                            LookupPc::Backoff(Wait {
+                                rc: Some((w, _)), ..
+                            }),
+                        ..
+                    } => a.parked.contains(&w),
+                    _ => false,
+                })
+            })
+        },
+    },
+    Prop {
+        name: "witness: a replaced wrapper's late dealloc frees it (not canonical)",
+        always: false,
+        holds: |_, s| {
+            any_frame(s, |f| match *f {
+                Frame::Dealloc {
+                    w,
+                    pc: DeallocPc::FreeWrapper,
+                } => s.wrappers[usize::from(w)].replaced,
+                _ => false,
+            })
         },
     },
 ];

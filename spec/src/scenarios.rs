@@ -21,7 +21,14 @@ impl Scenario {
     }
 }
 
-const ALL_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6];
+/// The witnesses of the protocol without the takeover (indices 0 to 6).
+const NO_TAKEOVER_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6];
+
+/// Every witness but the parked-dealloc one (which needs the trashcan).
+const ALL_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 9];
+
+/// Every witness.
+const TRASHCAN_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /// Every option on: rebind (move, detach), weak references (with callbacks that re-fetch),
 /// allocation failure, shutdown.
@@ -35,6 +42,29 @@ pub fn with_all_options(cfg: Config) -> Config {
     }
 }
 
+/// The same run without the takeover: a frontend that never replaces a dying wrapper (allowed
+/// for a runtime that never parks a dealloc). The two largest runs are checked this way by
+/// default; with the takeover they are the deep runs.
+fn without_takeover(sc: Scenario) -> Scenario {
+    Scenario {
+        name: match sc.name {
+            "one object, 3 threads x 2 ops" => "one object, 3 threads x 2 ops, no takeover",
+            "outer holds inner, 2 threads x 3 ops" => {
+                "outer holds inner, 2 threads x 3 ops, no takeover"
+            }
+            "outer holds inner, 3 threads x 2 ops" => {
+                "outer holds inner, 3 threads x 2 ops, no takeover"
+            }
+            other => other,
+        },
+        cfg: Config {
+            takeover: false,
+            ..sc.cfg
+        },
+        witnesses: NO_TAKEOVER_WITNESSES,
+    }
+}
+
 /// Three Python threads with two operations each on one object, plus the foreign thread that
 /// holds the object and may drop it (reclaim on a foreign thread).
 pub fn three_threads() -> Scenario {
@@ -43,6 +73,12 @@ pub fn three_threads() -> Scenario {
         cfg: Config::one_object(3, 2),
         witnesses: ALL_WITNESSES,
     }
+}
+
+/// [`three_threads`] without the takeover (the takeover makes it a deep run: tens of millions
+/// of states).
+pub fn three_threads_no_takeover() -> Scenario {
+    without_takeover(three_threads())
 }
 
 /// Three Python threads with one operation each, every option on.
@@ -71,6 +107,11 @@ pub fn outer_inner() -> Scenario {
         cfg: Config::outer_inner(2, 3),
         witnesses: ALL_WITNESSES,
     }
+}
+
+/// [`outer_inner`] without the takeover.
+pub fn outer_inner_no_takeover() -> Scenario {
+    without_takeover(outer_inner())
 }
 
 /// Outer/inner with two operations per thread and every option on.
@@ -115,27 +156,70 @@ pub fn legacy() -> Scenario {
     }
 }
 
+/// CPython 3.14's trashcan: deallocs may be parked until their thread unwinds, and the thread
+/// meanwhile looks the object up again (through the foreign thread's registry). One object, two
+/// threads with two operations each.
+pub fn trashcan() -> Scenario {
+    Scenario {
+        name: "one object, 2 threads x 2 ops, trashcan",
+        cfg: Config {
+            trashcan: true,
+            ..Config::one_object(2, 2)
+        },
+        witnesses: TRASHCAN_WITNESSES,
+    }
+}
+
+/// The trashcan with every other option on.
+pub fn trashcan_all_options() -> Scenario {
+    Scenario {
+        name: "one object, 2 threads x 2 ops, trashcan, all options",
+        cfg: with_all_options(trashcan().cfg),
+        witnesses: TRASHCAN_WITNESSES,
+    }
+}
+
+/// The trashcan with the inner object reachable only through its outer wrapper: one Python
+/// thread reads the attribute, drops the result (parked), reads it again; every other option
+/// on, and the foreign thread may drop the outer object meanwhile.
+pub fn trashcan_outer_inner() -> Scenario {
+    Scenario {
+        name: "outer holds inner, 1 thread x 4 ops, trashcan, all options",
+        cfg: with_all_options(Config {
+            trashcan: true,
+            ..Config::outer_inner(1, 4)
+        }),
+        // One Python thread: nobody else locks a word or races a publish.
+        witnesses: &[0, 1, 4, 5, 6, 7, 8, 9],
+    }
+}
+
 /// The scenarios the default test run checks.
 pub fn default_scenarios() -> Vec<Scenario> {
     vec![
-        three_threads(),
+        three_threads_no_takeover(),
         three_threads_all_options(),
         two_threads_all_options(),
-        outer_inner(),
+        outer_inner_no_takeover(),
         outer_inner_all_options(),
         finalizer(),
         legacy(),
+        trashcan(),
+        trashcan_all_options(),
+        trashcan_outer_inner(),
     ]
 }
 
 /// A deep run, too big for CI (tens of millions of states, several GiB): outer/inner with three
-/// threads of two operations each.
+/// threads of two operations each, without the takeover (with it, the run would grow several
+/// times over; not attempted). [`three_threads`] and [`outer_inner`], with the takeover, are the
+/// other deep runs.
 pub fn deep() -> Scenario {
-    Scenario {
+    without_takeover(Scenario {
         name: "outer holds inner, 3 threads x 2 ops",
         cfg: Config::outer_inner(3, 2),
         witnesses: ALL_WITNESSES,
-    }
+    })
 }
 
 /// The configuration a bug (or requirement) switch is checked in, and the property its
@@ -145,7 +229,8 @@ pub fn bug_scenario(bug: crate::config::Bug) -> (Config, &'static str) {
     let base = Config::one_object(2, 2);
     match bug {
         Bug::BumpBeforeTransition => (base, "S1 memory safety"),
-        Bug::ReviveWithoutRearm => (base, "L1 progress"),
+        // A lookup refused by the live, unarmed wrapper stops waiting and replaces it.
+        Bug::ReviveWithoutRearm => (base, "S4 one wrapper"),
         Bug::BackoffBeforeUntrack => (base, "S1 memory safety"),
         Bug::ProbeHeader => (legacy().cfg, "S1 memory safety"),
         Bug::BlindPublish => (base, "S4 one wrapper"),
@@ -164,5 +249,7 @@ pub fn bug_scenario(bug: crate::config::Bug) -> (Config, &'static str) {
             },
             "L1 progress",
         ),
+        Bug::WaitForParkedDealloc => (trashcan().cfg, "L1 progress"),
+        Bug::TakeoverWithoutTryIncref => (base, "S4 one wrapper"),
     }
 }

@@ -60,6 +60,20 @@ pub enum Op {
         /// Which held reference.
         nth: u8,
     },
+    /// The thread drops one of its wrapper references on a deep stack: if it was the last one,
+    /// CPython 3.14's trashcan parks the wrapper's dealloc on the thread (count zero, binding
+    /// untouched) until [`Op::Unwind`].
+    DropParked {
+        /// Python thread.
+        thread: u8,
+        /// Which held reference.
+        nth: u8,
+    },
+    /// The thread's stack unwinds: its most recently parked dealloc runs.
+    Unwind {
+        /// Python thread.
+        thread: u8,
+    },
     /// The thread moves a held wrapper's handle to a new wrapper (`x._move()`, rebind).
     Move {
         /// Python thread.
@@ -117,6 +131,18 @@ pub enum Resolved {
         /// The wrapper.
         w: WrapId,
     },
+    /// [`Op::DropParked`].
+    DropParked {
+        /// Python thread.
+        thread: ActorId,
+        /// The wrapper.
+        w: WrapId,
+    },
+    /// [`Op::Unwind`].
+    Unwind {
+        /// Python thread.
+        thread: ActorId,
+    },
     /// [`Op::Move`].
     Move {
         /// Python thread.
@@ -165,6 +191,9 @@ pub enum Found {
     Revived(WrapId),
     /// A fresh wrapper, published from Detached.
     Fresh(WrapId),
+    /// A fresh wrapper that took the binding over from a dying wrapper whose dealloc did not
+    /// come (the takeover; S5's one exception).
+    Replaced(WrapId),
     /// The fresh allocation failed; the word is untouched.
     Failed,
 }
@@ -259,8 +288,9 @@ pub struct Sequential {
 
 impl Sequential {
     /// A run of `objects` with `threads` Python threads and the foreign thread; rebind,
-    /// allocation failure and shutdown are enabled, weak references are not (see
-    /// `docs/spec.md`). Each object must be rooted or held by the value of exactly one other.
+    /// allocation failure, shutdown and parked deallocs (the trashcan) are enabled, weak
+    /// references are not (see `docs/spec.md`). Each object must be rooted or held by the value
+    /// of exactly one other.
     pub fn new(objects: Vec<ObjSpec>, threads: u8, bugs: Bugs) -> Result<Self, SpecError> {
         if threads == 0 {
             return Err(SpecError::Setup("no Python thread"));
@@ -290,6 +320,8 @@ impl Sequential {
             weakrefs: false,
             alloc_failure: true,
             shutdown: true,
+            takeover: true,
+            trashcan: true,
             bugs,
         };
         let state = State::initial(&cfg);
@@ -367,6 +399,16 @@ impl Sequential {
                 self.enabled(Action::Start(thread, steps::Op::Drop(w)))
                     .then_some(Resolved::DropWrapper { thread, w })?
             }
+            Op::DropParked { thread, nth } => {
+                let (thread, w) = self.held(thread, nth)?;
+                self.enabled(Action::Start(thread, steps::Op::Drop(w)))
+                    .then_some(Resolved::DropParked { thread, w })?
+            }
+            Op::Unwind { thread } => {
+                let thread = self.thread(thread);
+                self.enabled(Action::Unwind(thread))
+                    .then_some(Resolved::Unwind { thread })?
+            }
             Op::Move { thread, nth } => {
                 let (thread, w) = self.held(thread, nth)?;
                 let obj = self.state.wrappers[usize::from(w)].obj;
@@ -431,6 +473,11 @@ impl Sequential {
                 thread: thread(t),
                 nth: nth(t, k),
             },
+            Op::DropParked { thread: t, nth: k } => Op::DropParked {
+                thread: thread(t),
+                nth: nth(t, k),
+            },
+            Op::Unwind { thread: t } => Op::Unwind { thread: thread(t) },
             Op::Move { thread: t, nth: k } => Op::Move {
                 thread: thread(t),
                 nth: nth(t, k),
@@ -485,6 +532,7 @@ impl Sequential {
                     (None, _) if run.failed => Found::Failed,
                     (Some(w), LookupKind::Revived) => Found::Revived(w),
                     (Some(w), LookupKind::Fresh) => Found::Fresh(w),
+                    (Some(w), LookupKind::Replaced) => Found::Replaced(w),
                     (Some(w), LookupKind::Hit) => Found::Hit(w),
                     _ => return Err(SpecError::Violation("model: a lookup returned nothing")),
                 })
@@ -496,6 +544,20 @@ impl Sequential {
                     false,
                     &mut run,
                 )?;
+                Outcome::Done
+            }
+            Resolved::DropParked { thread, w } => {
+                run.park = true;
+                self.run(
+                    thread,
+                    Action::Start(thread, steps::Op::Drop(w)),
+                    false,
+                    &mut run,
+                )?;
+                Outcome::Done
+            }
+            Resolved::Unwind { thread } => {
+                self.run(thread, Action::Unwind(thread), false, &mut run)?;
                 Outcome::Done
             }
             Resolved::Move { thread, w, .. } => {
@@ -560,9 +622,9 @@ impl Sequential {
         })
     }
 
-    /// An operation that drops something still held, or `None` once nothing is: applied until
-    /// `None`, it tears the run down (every object and wrapper must then be freed, or leaked
-    /// after shutdown).
+    /// An operation that drops something still held (or runs a parked dealloc), or `None` once
+    /// nothing is: applied until `None`, it tears the run down (every object and wrapper must
+    /// then be freed, or leaked after shutdown).
     pub fn teardown_op(&self) -> Option<Op> {
         for (a, actor) in self.state.actors[..usize::from(self.cfg.threads)]
             .iter()
@@ -573,6 +635,9 @@ impl Sequential {
                     thread: a as u8,
                     nth: 0,
                 });
+            }
+            if !actor.parked.is_empty() {
+                return Some(Op::Unwind { thread: a as u8 });
             }
         }
         (0..self.roots.len())
@@ -621,15 +686,27 @@ impl Sequential {
             let allocating = matches!(
                 frame,
                 Frame::Lookup {
-                    pc: LookupPc::Allocate,
+                    pc: LookupPc::Allocate | LookupPc::AllocateSpare,
+                    ..
+                }
+            );
+            let parking = matches!(
+                frame,
+                Frame::Dealloc {
+                    pc: DeallocPc::Untrack,
                     ..
                 }
             );
             let action = if alloc_fails && outermost && allocating {
                 run.failed = true;
                 Action::AllocFails(a)
+            } else if run.park && outermost && parking {
+                Action::Park(a)
             } else if steps::step_enabled(&self.state, &frame) {
                 Action::Step(a)
+            } else if steps::takeover_enabled(&self.cfg, &self.state, &frame) {
+                // Nobody else runs: the awaited dealloc is parked. The bounded wait ends.
+                Action::TakeOver(a)
             } else {
                 return Err(SpecError::Stuck(frame));
             };
@@ -637,6 +714,7 @@ impl Sequential {
                 match pc {
                     LookupPc::Revive(_) => run.kind = LookupKind::Revived,
                     LookupPc::PublishFresh(_) => run.kind = LookupKind::Fresh,
+                    LookupPc::Replace(_) => run.kind = LookupKind::Replaced,
                     _ => {}
                 }
             }
@@ -693,7 +771,8 @@ impl Sequential {
     /// equals the references threads hold.
     fn check_boundary(&self) -> Result<(), SpecError> {
         let s = &self.state;
-        if s.any_busy() {
+        // Parked deallocs wait for their thread to unwind; nothing else may be in flight.
+        if s.actors.iter().any(|a| !a.stack.is_empty()) {
             return Err(SpecError::Violation(
                 "model: a thread is busy between operations",
             ));
@@ -733,6 +812,8 @@ struct Run {
     effects: Vec<Effect>,
     kind: LookupKind,
     failed: bool,
+    /// The operation's own dealloc, if the drop starts one, is parked.
+    park: bool,
 }
 
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -741,6 +822,7 @@ enum LookupKind {
     Hit,
     Revived,
     Fresh,
+    Replaced,
 }
 
 /// The wrapper `after` holds once more than `before` (both sorted).
@@ -893,6 +975,32 @@ mod tests {
         assert_eq!(s.state().objects[0].word.kind(), Kind::Active(1));
         s.apply(Op::Detach { thread: 0, nth: 1 }).unwrap().unwrap();
         assert_eq!(s.state().objects[0].word.kind(), Kind::Detached);
+        while let Some(op) = s.teardown_op() {
+            s.apply(op).unwrap().unwrap();
+        }
+        assert!(s.all_freed());
+    }
+
+    #[test]
+    fn a_lookup_replaces_a_wrapper_parked_on_its_own_thread() {
+        let mut s = one();
+        s.apply(lookup(0)).unwrap().unwrap();
+        let p = s
+            .apply(Op::DropParked { thread: 0, nth: 0 })
+            .unwrap()
+            .unwrap();
+        assert!(p.effects.is_empty());
+        assert_eq!(s.state().actors[0].parked, vec![0]);
+        assert_eq!(s.state().objects[0].word.kind(), Kind::Active(0));
+        // The same thread looks the object up again: it misses on the parked wrapper, stops
+        // waiting, and publishes a new one.
+        let r = s.apply(lookup(0)).unwrap().unwrap();
+        assert_eq!(r.outcome, Outcome::Lookup(Found::Replaced(1)));
+        assert_eq!(s.state().objects[0].word.kind(), Kind::Active(1));
+        // The late dealloc finds itself not canonical: the word stays, the memory goes.
+        let u = s.apply(Op::Unwind { thread: 0 }).unwrap().unwrap();
+        assert_eq!(u.effects, vec![Effect::WrapperFreed(0)]);
+        assert_eq!(s.state().objects[0].word.kind(), Kind::Active(1));
         while let Some(op) = s.teardown_op() {
             s.apply(op).unwrap().unwrap();
         }

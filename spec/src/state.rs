@@ -66,6 +66,8 @@ pub struct Wrapper {
     pub dying: bool,
     /// Ghost (S4): a lookup returned it and no rebind displaced it since.
     pub claimed: bool,
+    /// Ghost: a lookup's takeover replaced it as the canonical wrapper (its dealloc had not come).
+    pub replaced: bool,
 }
 
 /// What a thread that backs off waits for: it retries once what it observed changed.
@@ -107,6 +109,9 @@ pub enum LookupPc {
     TryIncref(WrapId),
     /// Store Active(W) (unlock); then return W or back off.
     Unlock(WrapId, bool),
+    /// Holding the lock after `try_incref(W)` failed once more on the W the lookup is due to
+    /// replace: store Active(spare) (the takeover: unlock and publish in one store).
+    Replace(WrapId),
     /// CAS Inactive(W) → Inactive(W)|LOCKED.
     LockInactive(WrapId),
     /// Holding the lock: re-initialise W in place with the caller's +1 as its handle.
@@ -117,14 +122,16 @@ pub enum LookupPc {
     PublishRevived(WrapId),
     /// Allocate a fresh wrapper, outside the lock (may fail).
     Allocate,
+    /// The lookup stopped waiting for a dying wrapper's dealloc: allocate the spare that will
+    /// replace it, outside the lock (may fail), clone the caller's +1 into it and arm it (one
+    /// step: nobody else can see an unpublished wrapper), then load again.
+    AllocateSpare,
     /// Clone the caller's +1 into the fresh wrapper's handle.
     Clone(WrapId),
     /// `enable_try_incref` on the fresh wrapper.
     ArmFresh(WrapId),
-    /// CAS Detached → Active(W).
+    /// CAS Detached → Active(W); if it loses, W is kept as the lookup's spare.
     PublishFresh(WrapId),
-    /// The publish lost: drop the candidate (an ordinary non-canonical death), then retry.
-    Discard(WrapId),
     /// The caller's +1 is being dropped; then W is returned.
     Return(WrapId),
     /// The caller's +1 is being dropped; then the allocation error is returned.
@@ -221,6 +228,13 @@ pub enum Frame {
         obj: ObjId,
         /// Where it is.
         pc: LookupPc,
+        /// A fresh, armed, unpublished wrapper the lookup owns (+1 frontend reference): made to
+        /// replace a dying wrapper, or a candidate that lost the publish race. Published from
+        /// Detached or by the takeover, else discarded when the lookup returns.
+        spare: Option<WrapId>,
+        /// The dying wrapper this lookup has given up waiting for: the next failing `try_incref`
+        /// on it (with a spare in hand) replaces it.
+        due: Option<WrapId>,
     },
     /// The owner's local count of `w` reached zero: `_Py_MergeZeroLocalRefcount` is next.
     Merge {
@@ -275,6 +289,9 @@ pub struct Actor {
     pub budget: u8,
     /// Its call stack; empty when idle.
     pub stack: Vec<Frame>,
+    /// Deallocs the trashcan parked on this thread (its delete-later list, last in first out):
+    /// each wrapper's count is zero; its dealloc runs when the thread unwinds.
+    pub parked: Vec<WrapId>,
     /// Foreign thread only: a frontend thread state is attached.
     pub attached: bool,
 }
@@ -285,9 +302,9 @@ impl Actor {
         self.stack.last()
     }
 
-    /// Whether an operation is in flight.
+    /// Whether an operation is in flight (a parked dealloc counts: it has yet to run).
     pub fn busy(&self) -> bool {
-        !self.stack.is_empty()
+        !self.stack.is_empty() || !self.parked.is_empty()
     }
 }
 
@@ -333,6 +350,7 @@ impl State {
             held: Vec::new(),
             budget: cfg.budget,
             stack: Vec::new(),
+            parked: Vec::new(),
             attached: false,
         };
         let mut actors = vec![python; usize::from(cfg.threads)];
@@ -340,6 +358,7 @@ impl State {
             held: Vec::new(),
             budget: 0,
             stack: Vec::new(),
+            parked: Vec::new(),
             attached: false,
         });
         State {

@@ -1,16 +1,45 @@
 //! Teeth: each historical bug, switched back on, yields a counterexample (printed, shortest by
 //! BFS), through the mechanism it is known for; each passes when switched off.
 
-use spec::Bug;
 use spec::check::{counterexample, exhaustive, trace};
 use spec::properties::INVARIANTS;
 use spec::scenarios::bug_scenario;
 use spec::state::{Frame, LookupPc, Mem, State};
+use spec::{Bug, Config};
 
 /// Checks `bug`: off passes, on fails `property` with a shortest counterexample of `len` steps
-/// whose last state satisfies `mechanism`. Returns the last state.
+/// whose last state satisfies `mechanism`.
 fn teeth(bug: Bug, len: usize, mechanism: fn(&State) -> bool) {
     let (cfg, property) = bug_scenario(bug);
+    teeth_at(bug, cfg, property, len, mechanism);
+}
+
+/// [`teeth`] in `bug`'s scenario changed by `adapt`, breaking `property`.
+fn teeth_in(
+    bug: Bug,
+    adapt: fn(Config) -> Config,
+    property: &'static str,
+    len: usize,
+    mechanism: fn(&State) -> bool,
+) {
+    teeth_at(bug, adapt(bug_scenario(bug).0), property, len, mechanism);
+}
+
+/// The protocol before the takeover (a frontend that never replaces a dying wrapper).
+fn no_takeover(cfg: Config) -> Config {
+    Config {
+        takeover: false,
+        ..cfg
+    }
+}
+
+fn teeth_at(
+    bug: Bug,
+    cfg: Config,
+    property: &'static str,
+    len: usize,
+    mechanism: fn(&State) -> bool,
+) {
     let off = exhaustive(cfg.clone(), 2);
     assert!(
         off.failures.is_empty(),
@@ -47,6 +76,20 @@ fn teeth(bug: Bug, len: usize, mechanism: fn(&State) -> bool) {
     );
 }
 
+/// Whether some thread's lookup waits, after a miss, on a wrapper whose dealloc is parked on
+/// that same thread.
+fn waits_on_own_parked_dealloc(s: &State) -> bool {
+    s.actors.iter().any(|a| {
+        a.stack.iter().any(|f| match *f {
+            Frame::Lookup {
+                pc: LookupPc::Backoff(wait),
+                ..
+            } => wait.rc.is_some_and(|(w, _)| a.parked.contains(&w)),
+            _ => false,
+        })
+    })
+}
+
 fn violation_mentions(s: &State, what: &str) -> bool {
     s.violation.is_some_and(|v| v.contains(what))
 }
@@ -59,24 +102,39 @@ fn bump_before_transition_cython_7769() {
 }
 
 #[test]
-fn revive_without_rearm_spins() {
+fn revive_without_rearm_replaced_alive() {
+    // With the takeover, the lookup refused by the live, unarmed wrapper stops waiting and
+    // replaces it: a live wrapper loses the binding.
+    teeth(Bug::ReviveWithoutRearm, 30, |s| {
+        violation_mentions(s, "takeover replaced a wrapper whose count is not zero")
+    });
+}
+
+#[test]
+fn revive_without_rearm_spins_without_takeover() {
     // A lookup is backed off, refused by a wrapper that is alive and not dying, with its
     // try-incref flag clear: nothing will ever change what it waits for.
-    teeth(Bug::ReviveWithoutRearm, 25, |s| {
-        s.actors
-            .iter()
-            .flat_map(|a| a.stack.iter())
-            .any(|f| match *f {
-                Frame::Lookup {
-                    pc: LookupPc::Backoff(wait),
-                    ..
-                } => wait.rc.is_some_and(|(w, _)| {
-                    let w = &s.wrappers[usize::from(w)];
-                    w.mem == Mem::Live && !w.dying && !w.rc.maybe_weakref && w.rc.total() > 0
-                }),
-                _ => false,
-            })
-    });
+    teeth_in(
+        Bug::ReviveWithoutRearm,
+        no_takeover,
+        "L1 progress",
+        25,
+        |s| {
+            s.actors
+                .iter()
+                .flat_map(|a| a.stack.iter())
+                .any(|f| match *f {
+                    Frame::Lookup {
+                        pc: LookupPc::Backoff(wait),
+                        ..
+                    } => wait.rc.is_some_and(|(w, _)| {
+                        let w = &s.wrappers[usize::from(w)];
+                        w.mem == Mem::Live && !w.dying && !w.rc.maybe_weakref && w.rc.total() > 0
+                    }),
+                    _ => false,
+                })
+        },
+    );
 }
 
 #[test]
@@ -127,19 +185,40 @@ fn unserialized_move_requirement() {
 #[test]
 fn callback_before_transition_requirement() {
     // The only in-flight thread waits inside its own dealloc, on its own dying wrapper.
-    teeth(Bug::CallbackBeforeTransition, 17, |s| {
-        s.actors.iter().any(|a| {
-            a.stack.len() >= 2
-                && matches!(a.stack[0], Frame::Dealloc { .. })
-                && matches!(
-                    a.top(),
-                    Some(Frame::Lookup {
-                        pc: LookupPc::Backoff(_),
-                        ..
-                    })
-                )
-        })
-    });
+    teeth_in(
+        Bug::CallbackBeforeTransition,
+        no_takeover,
+        "L1 progress",
+        17,
+        |s| {
+            s.actors.iter().any(|a| {
+                a.stack.len() >= 2
+                    && matches!(a.stack[0], Frame::Dealloc { .. })
+                    && matches!(
+                        a.top(),
+                        Some(Frame::Lookup {
+                            pc: LookupPc::Backoff(_),
+                            ..
+                        })
+                    )
+            })
+        },
+    );
+}
+
+#[test]
+fn callback_before_transition_with_takeover_gives_up_identity_only() {
+    // With the takeover, the callback's re-fetch stops waiting for its own dying wrapper and
+    // replaces it: no deadlock, no safety violation, only a new address (S5's one exception).
+    let (cfg, _) = bug_scenario(Bug::CallbackBeforeTransition);
+    let report = exhaustive(cfg.with_bug(Bug::CallbackBeforeTransition), 2);
+    assert!(
+        report.failures.is_empty(),
+        "{:?}",
+        report.failures.iter().map(|f| f.0).collect::<Vec<_>>()
+    );
+    let takeover = "witness: a lookup replaced a dying wrapper (takeover)";
+    assert!(!report.missing_witnesses.contains(&takeover));
 }
 
 #[test]
@@ -156,5 +235,21 @@ fn cache_with_weakrefs_requirement() {
                     })
                 )
         })
+    });
+}
+
+#[test]
+fn wait_for_parked_dealloc() {
+    // The trashcan parked a wrapper's dealloc on a thread that then looked the object up: the
+    // lookup misses on the parked wrapper and waits for a dealloc that runs only once this very
+    // lookup has returned.
+    teeth(Bug::WaitForParkedDealloc, 16, waits_on_own_parked_dealloc);
+}
+
+#[test]
+fn takeover_without_try_incref() {
+    // A lookup due to replace a wrapper it missed on replaces it, revived meanwhile, while alive.
+    teeth(Bug::TakeoverWithoutTryIncref, 30, |s| {
+        violation_mentions(s, "takeover replaced a wrapper whose count is not zero")
     });
 }

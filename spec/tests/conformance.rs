@@ -48,6 +48,8 @@ fn op() -> impl Strategy<Value = Op> {
             |(thread, obj, alloc_fails)| Op::Lookup { thread, obj, alloc_fails }
         ),
         4 => (thread.clone(), small.clone()).prop_map(|(thread, nth)| Op::DropWrapper { thread, nth }),
+        1 => (thread.clone(), small.clone()).prop_map(|(thread, nth)| Op::DropParked { thread, nth }),
+        1 => thread.clone().prop_map(|thread| Op::Unwind { thread }),
         1 => (thread.clone(), small.clone()).prop_map(|(thread, nth)| Op::Move { thread, nth }),
         1 => (thread.clone(), small.clone()).prop_map(|(thread, nth)| Op::Detach { thread, nth }),
         1 => small.clone().prop_map(|obj| Op::CloneNative { obj }),
@@ -119,6 +121,8 @@ fn kernel_conforms_to_the_sequential_spec() {
             "inner object freed by the outer value's drop",
             c.nested_frees,
         ),
+        ("dealloc parked by the trashcan", c.parked),
+        ("dying wrapper replaced (takeover)", c.replaced),
     ];
     for (what, n) in paths {
         assert!(n > 0, "no program exercised: {what}");
@@ -177,6 +181,24 @@ fn known_sequences_conform() {
                 Op::DropNative { obj: 0 },
             ],
             |c| c.nested_frees == 1 && c.reclaimed_cached == 2 && c.foreign_frees == 1,
+        ),
+        // The trashcan parks the inner wrapper's dealloc; the same thread reads the attribute
+        // again and replaces the parked wrapper; the unwind runs the late dealloc, which finds
+        // itself not canonical. Then the other thread replaces a wrapper parked on this one.
+        (
+            outer_inner.clone(),
+            vec![
+                lookup(0, 0),
+                lookup(0, 1),
+                Op::DropParked { thread: 0, nth: 1 },
+                lookup(0, 1),
+                Op::Unwind { thread: 0 },
+                Op::DropParked { thread: 0, nth: 1 },
+                lookup(1, 0),
+                lookup(1, 1),
+                Op::Unwind { thread: 0 },
+            ],
+            |c| c.parked == 2 && c.replaced == 2,
         ),
         // After shutdown, reclaim leaks the cached wrappers.
         (
@@ -306,6 +328,32 @@ fn teeth_reclaim_frees_in_transit() {
         d.what.contains("panicked") || d.what.contains("effects"),
         "{d}"
     );
+}
+
+/// A dealloc parked on the looking-up thread: the kernel variant that never replaces the dying
+/// wrapper spins until the model frontend's L1 check gives up (after its two-second grace), where
+/// the spec's lookup returns `Replaced`. A hand-written program: a random search would pay the
+/// grace at every shrinking step.
+#[test]
+fn teeth_wait_for_parked_dealloc() {
+    quiet_expected_panics();
+    let p = Program {
+        objects: vec![ObjSpec::PLAIN],
+        ops: vec![
+            lookup(0, 0),
+            Op::DropParked { thread: 0, nth: 0 },
+            lookup(0, 0),
+        ],
+    };
+    conformance::check(&p).unwrap_or_else(|d| panic!("{d}"));
+    let start = Instant::now();
+    let d = flawed::<{ Flaw::WaitForParkedDealloc as u8 }>(&p)
+        .expect_err("the kernel waits for its own parked dealloc");
+    println!(
+        "[spec] conformance: WaitForParkedDealloc: divergence in {:.2?}\n{d}",
+        start.elapsed()
+    );
+    assert!(d.what.contains("L1"), "{d}");
 }
 
 /// The other direction: the model with one of its bug switches on diverges from the kernel.

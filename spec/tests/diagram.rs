@@ -27,6 +27,13 @@ fn diagram_has_the_designed_transitions_only() {
     for e in expected {
         assert!(pairs.contains(&e), "missing transition {e:?}");
     }
+    // The takeover: a lookup holding the lock on Active(W) publishes its spare in the unlock.
+    assert!(
+        walk.word_edges
+            .iter()
+            .any(|&(f, t, l)| (f, t) == ("ActiveLocked", "Active") && l.contains("takeover")),
+        "the takeover never happened"
+    );
     // Nothing else: in particular never InTransit → Active, never a malformed word, and a
     // locked word is only ever unlocked by its holder's publish.
     assert_eq!(

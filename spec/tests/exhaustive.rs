@@ -51,8 +51,8 @@ fn acyclic(sc: Scenario) {
 }
 
 #[test]
-fn one_object_three_threads() {
-    check(scenarios::three_threads());
+fn one_object_three_threads_no_takeover() {
+    check(scenarios::three_threads_no_takeover());
 }
 
 #[test]
@@ -66,8 +66,8 @@ fn one_object_two_threads_all_options() {
 }
 
 #[test]
-fn outer_inner() {
-    check(scenarios::outer_inner());
+fn outer_inner_no_takeover() {
+    check(scenarios::outer_inner_no_takeover());
 }
 
 #[test]
@@ -86,8 +86,30 @@ fn object_without_header() {
 }
 
 #[test]
+fn trashcan() {
+    check(scenarios::trashcan());
+}
+
+#[test]
+fn trashcan_all_options() {
+    check(scenarios::trashcan_all_options());
+}
+
+#[test]
+fn trashcan_outer_inner() {
+    check(scenarios::trashcan_outer_inner());
+}
+
+#[test]
+fn no_livelock_trashcan() {
+    acyclic(scenarios::trashcan());
+    acyclic(scenarios::trashcan_all_options());
+    acyclic(scenarios::trashcan_outer_inner());
+}
+
+#[test]
 fn no_livelock_three_threads() {
-    acyclic(scenarios::three_threads());
+    acyclic(scenarios::three_threads_no_takeover());
 }
 
 #[test]
@@ -106,4 +128,18 @@ fn no_livelock_outer_inner() {
 #[ignore]
 fn deep_outer_inner_three_threads() {
     check(scenarios::deep());
+}
+
+/// The default run with the takeover: tens of millions of states (`--ignored`).
+#[test]
+#[ignore]
+fn deep_one_object_three_threads() {
+    check(scenarios::three_threads());
+}
+
+/// The default run with the takeover: millions of states (`--ignored`).
+#[test]
+#[ignore]
+fn deep_outer_inner() {
+    check(scenarios::outer_inner());
 }

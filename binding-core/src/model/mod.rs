@@ -103,6 +103,12 @@ pub struct Config {
     pub max_spins: u32,
     /// Whether `std` back-offs yield the OS thread (stress tests) after a few spins.
     pub yield_after: u32,
+    /// On std threads, how long a lookup waits for a dying wrapper's dealloc, beyond the kernel's
+    /// count of misses, before it replaces the wrapper (as the CPython adapter does): long enough
+    /// that a dealloc merely descheduled by the OS keeps its wrapper's address in the stress
+    /// tests; zero for single-threaded drivers (conformance, fuzzing), where no dealloc can be
+    /// slow, only parked. Under a checker there is no time: the count alone decides.
+    pub takeover_patience: core::time::Duration,
 }
 
 impl Default for Config {
@@ -110,6 +116,7 @@ impl Default for Config {
         Self {
             max_spins: 64,
             yield_after: 4,
+            takeover_patience: core::time::Duration::from_millis(20),
         }
     }
 }
@@ -120,8 +127,6 @@ mod clock {
     use std::cell::Cell;
     use std::time::{Duration, Instant};
 
-    /// How long a lookup waits for a dying wrapper's dealloc before replacing it.
-    pub(super) const TAKEOVER_PATIENCE: Duration = Duration::from_millis(20);
     /// How long a run of back-offs beyond the spin bound may last before it counts as an L1
     /// violation.
     pub(super) const L1_GRACE: Duration = Duration::from_secs(2);
@@ -403,7 +408,7 @@ unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
                 clock::start(&clock::PATIENCE);
             }
             misses >= crate::MISSES_BEFORE_TAKEOVER
-                && clock::elapsed(&clock::PATIENCE) >= clock::TAKEOVER_PATIENCE
+                && clock::elapsed(&clock::PATIENCE) >= self.config.takeover_patience
         }
         #[cfg(any(loom, feature = "shuttle"))]
         {

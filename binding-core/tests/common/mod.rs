@@ -46,6 +46,7 @@ pub fn runtime_with_spins<const FLAW: u8>(max_spins: u32) -> ModelFrontend<FLAW>
     ModelFrontend::new(Config {
         max_spins,
         yield_after: 4,
+        ..Config::default()
     })
 }
 

@@ -18,6 +18,8 @@ impl Op {
     pub fn decode(tag: u8, arg: u8) -> Op {
         let thread = arg & 1;
         let x = arg >> 1;
+        // Bit 4 turns one drop tag into a parked drop and the shutdown tag into an unwind.
+        let alt = tag & 0b1_0000 != 0;
         match tag % 16 {
             0..=5 => Op::Lookup {
                 thread,
@@ -25,12 +27,14 @@ impl Op {
                 // One lookup in eight fails its allocation (if it allocates).
                 alloc_fails: tag >> 5 == 7,
             },
+            8 if alt => Op::DropParked { thread, nth: x },
             6..=8 => Op::DropWrapper { thread, nth: x },
             9 => Op::Move { thread, nth: x },
             10 => Op::Detach { thread, nth: x },
             11 => Op::CloneNative { obj: x },
             12 => Op::StashHandle { thread, nth: x },
             13 | 14 => Op::DropNative { obj: x },
+            _ if alt => Op::Unwind { thread },
             _ => Op::Shutdown,
         }
     }

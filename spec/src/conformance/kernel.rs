@@ -13,7 +13,8 @@ use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
 
 use binding_core::model::{
-    Config as ModelConfig, ModelAlloc, ModelFactory, ModelFrontend, ModelWrapper, WrapperRef,
+    Config as ModelConfig, ModelAlloc, ModelFactory, ModelFrontend, ModelWrapper, Parked,
+    WrapperRef,
 };
 use binding_core::{Header, NativeAllocator, ObjectArc, ObjectRef, State};
 
@@ -126,6 +127,19 @@ pub enum KernelOp {
         /// Wrapper block.
         block: u64,
     },
+    /// Drop one reference to `block` as the trashcan does on a deep stack: a dealloc it would
+    /// start is parked on the thread.
+    DropParked {
+        /// Python thread.
+        thread: ActorId,
+        /// Wrapper block.
+        block: u64,
+    },
+    /// Run the thread's most recently parked dealloc.
+    Unwind {
+        /// Python thread.
+        thread: ActorId,
+    },
     /// Move `block`'s handle to a new wrapper of `obj`'s type.
     Move {
         /// Python thread.
@@ -218,6 +232,8 @@ pub struct Kernel<const FLAW: u8> {
     roots: Vec<Vec<ObjectRef<Rt<FLAW>>>>,
     /// Wrapper references each Python thread holds.
     held: Vec<Vec<WrapperRef<FLAW>>>,
+    /// Deallocs parked on each Python thread, most recent last.
+    parked: Vec<Vec<Parked<FLAW>>>,
     blocks: BTreeMap<u64, NonNull<ModelWrapper<FLAW>>>,
 }
 
@@ -225,7 +241,11 @@ impl<const FLAW: u8> Kernel<FLAW> {
     /// Builds `objects` (a value holds only objects with a higher index) for `threads` Python
     /// threads.
     pub fn new(objects: &[ObjSpec], threads: u8) -> Self {
-        let rt = Rt::<FLAW>::new(ModelConfig::default());
+        // Single-threaded: no dealloc is ever merely slow, so replace a parked one at once.
+        let rt = Rt::<FLAW>::new(ModelConfig {
+            takeover_patience: core::time::Duration::ZERO,
+            ..ModelConfig::default()
+        });
         let log = Arc::new(Log::default());
         let n = objects.len();
         let mut made: Vec<Option<ObjectRef<Rt<FLAW>>>> = (0..n).map(|_| None).collect();
@@ -276,6 +296,7 @@ impl<const FLAW: u8> Kernel<FLAW> {
             holder,
             roots,
             held: (0..threads).map(|_| Vec::new()).collect(),
+            parked: (0..threads).map(|_| Vec::new()).collect(),
             blocks: BTreeMap::new(),
         }
     }
@@ -357,6 +378,19 @@ impl<const FLAW: u8> Kernel<FLAW> {
             }
             KernelOp::DropWrapper { thread, block } => {
                 drop(self.take_held(thread, block)?);
+                KernelOutcome::Done
+            }
+            KernelOp::DropParked { thread, block } => {
+                if let Some(p) = self.take_held(thread, block)?.drop_parked() {
+                    self.parked[usize::from(thread)].push(p);
+                }
+                KernelOutcome::Done
+            }
+            KernelOp::Unwind { thread } => {
+                let p = self.parked[usize::from(thread)]
+                    .pop()
+                    .ok_or_else(|| format!("thread {thread} has no parked dealloc"))?;
+                drop(p);
                 KernelOutcome::Done
             }
             KernelOp::Move { thread, block, obj } => {

@@ -136,6 +136,10 @@ pub struct Coverage {
     pub revivals: usize,
     /// Lookups that published a fresh wrapper.
     pub fresh: usize,
+    /// Lookups that replaced a dying wrapper whose dealloc did not come (the takeover).
+    pub replaced: usize,
+    /// Deallocs parked by the trashcan (and run later, when their thread unwound).
+    pub parked: usize,
     /// Lookups whose fresh allocation failed.
     pub failed: usize,
     /// Moves that rebound the word to the new wrapper.
@@ -162,6 +166,8 @@ impl std::ops::AddAssign for Coverage {
         self.hits += o.hits;
         self.revivals += o.revivals;
         self.fresh += o.fresh;
+        self.replaced += o.replaced;
+        self.parked += o.parked;
         self.failed += o.failed;
         self.rebinds += o.rebinds;
         self.detaches += o.detaches;
@@ -368,6 +374,11 @@ impl<const FLAW: u8> Driver<FLAW> {
                 thread,
                 block: self.block(w)?,
             },
+            Resolved::DropParked { thread, w } => KernelOp::DropParked {
+                thread,
+                block: self.block(w)?,
+            },
+            Resolved::Unwind { thread } => KernelOp::Unwind { thread },
             Resolved::Move { thread, w, obj } => KernelOp::Move {
                 thread,
                 block: self.block(w)?,
@@ -418,14 +429,20 @@ impl<const FLAW: u8> Driver<FLAW> {
         outcome: KernelOutcome,
         d: Stats,
     ) -> Result<(), String> {
+        let replaced = usize::from(matches!(
+            applied.outcome,
+            Outcome::Lookup(Found::Replaced(_))
+        ));
         let kind = |hits, revivals, fresh| {
-            if (d.hits, d.revivals, d.fresh, d.discarded) == (hits, revivals, fresh, 0) {
+            if (d.hits, d.revivals, d.fresh, d.discarded, d.replaced)
+                == (hits, revivals, fresh, 0, replaced)
+            {
                 Ok(())
             } else {
                 Err(format!(
                     "lookup outcome: spec {:?}, kernel hits +{} revivals +{} fresh +{} \
-                     discarded +{}",
-                    applied.outcome, d.hits, d.revivals, d.fresh, d.discarded
+                     discarded +{} replaced +{}",
+                    applied.outcome, d.hits, d.revivals, d.fresh, d.discarded, d.replaced
                 ))
             }
         };
@@ -438,7 +455,8 @@ impl<const FLAW: u8> Driver<FLAW> {
                 kind(0, 1, 0)?;
                 self.identify(w, b)
             }
-            (Outcome::Lookup(Found::Fresh(w)), KernelOutcome::Returned(b)) => {
+            // The replacing wrapper is a fresh one (the spare), published by the takeover.
+            (Outcome::Lookup(Found::Fresh(w) | Found::Replaced(w)), KernelOutcome::Returned(b)) => {
                 kind(0, 0, 1)?;
                 self.identify(w, b)
             }
@@ -598,6 +616,7 @@ impl<const FLAW: u8> Driver<FLAW> {
             Outcome::Lookup(Found::Hit(_)) => c.hits += 1,
             Outcome::Lookup(Found::Revived(_)) => c.revivals += 1,
             Outcome::Lookup(Found::Fresh(_)) => c.fresh += 1,
+            Outcome::Lookup(Found::Replaced(_)) => c.replaced += 1,
             Outcome::Lookup(Found::Failed) => c.failed += 1,
             Outcome::Moved(to) => {
                 let obj = self.spec.state().wrappers[usize::from(to)].obj;
@@ -608,6 +627,10 @@ impl<const FLAW: u8> Driver<FLAW> {
         }
         if let Resolved::Detach { .. } = applied.op {
             c.detaches += 1;
+        }
+        if let Resolved::DropParked { thread, w } = applied.op {
+            let parked = &self.spec.state().actors[usize::from(thread)].parked;
+            c.parked += usize::from(parked.last() == Some(&w));
         }
         let cfg = self.spec.config();
         for (i, e) in applied.effects.iter().enumerate() {
@@ -639,6 +662,7 @@ struct Stats {
     revivals: usize,
     fresh: usize,
     discarded: usize,
+    replaced: usize,
 }
 
 impl Stats {
@@ -648,6 +672,7 @@ impl Stats {
             revivals: rt.stats.revivals.load(Relaxed),
             fresh: rt.stats.fresh.load(Relaxed),
             discarded: rt.stats.discarded.load(Relaxed),
+            replaced: rt.stats.replaced.load(Relaxed),
         }
     }
 
@@ -657,6 +682,7 @@ impl Stats {
             revivals: self.revivals.wrapping_sub(o.revivals),
             fresh: self.fresh.wrapping_sub(o.fresh),
             discarded: self.discarded.wrapping_sub(o.discarded),
+            replaced: self.replaced.wrapping_sub(o.replaced),
         }
     }
 }

@@ -25,14 +25,7 @@ impl Exec<'_> {
         match pc {
             DeallocPc::Untrack => {
                 self.wrapper(w).tracked = false;
-                let weakrefs = self.s.wrappers[usize::from(w)].weakrefs;
-                let next = if self.cfg.has(Bug::BumpBeforeTransition) {
-                    DeallocPc::Bump
-                } else if weakrefs && self.cfg.has(Bug::CallbackBeforeTransition) {
-                    DeallocPc::EarlyCallback
-                } else {
-                    DeallocPc::Transition
-                };
+                let next = self.after_untrack(w);
                 self.set(at(next));
             }
             DeallocPc::EarlyCallback => {
@@ -95,6 +88,18 @@ impl Exec<'_> {
         }
     }
 
+    /// Where `w`'s dealloc goes after the untrack.
+    pub(super) fn after_untrack(&self, w: WrapId) -> DeallocPc {
+        let weakrefs = self.s.wrappers[usize::from(w)].weakrefs;
+        if self.cfg.has(Bug::BumpBeforeTransition) {
+            DeallocPc::Bump
+        } else if weakrefs && self.cfg.has(Bug::CallbackBeforeTransition) {
+            DeallocPc::EarlyCallback
+        } else {
+            DeallocPc::Transition
+        }
+    }
+
     /// The binding transition: one compare-exchange from Active(W).
     fn transition(&mut self, w: WrapId) {
         let obj = self.s.wrappers[usize::from(w)].obj;
@@ -135,7 +140,7 @@ impl Exec<'_> {
                 }),
             });
         } else {
-            // Not canonical (moved away, lost a publish race): word unchanged.
+            // Not canonical (moved away, replaced by a takeover): word unchanged.
             self.after_transition(w, Token::Plain, DeallocPc::Transition);
         }
     }
@@ -189,6 +194,8 @@ impl Exec<'_> {
             self.push(Frame::Lookup {
                 obj,
                 pc: LookupPc::Load,
+                spare: None,
+                due: None,
             });
         }
     }

@@ -6,8 +6,20 @@ use crate::state::{DropPc, Frame, LookupPc, Mem, ObjId, Wait, WrapId};
 use crate::word::{Kind, Word};
 
 impl Exec<'_> {
-    pub(super) fn lookup(&mut self, obj: ObjId, pc: LookupPc, alloc_fails: bool) {
-        let at = |pc| Frame::Lookup { obj, pc };
+    pub(super) fn lookup(
+        &mut self,
+        obj: ObjId,
+        pc: LookupPc,
+        spare: Option<WrapId>,
+        due: Option<WrapId>,
+        alloc_fails: bool,
+    ) {
+        let at = |pc| Frame::Lookup {
+            obj,
+            pc,
+            spare,
+            due,
+        };
         match pc {
             LookupPc::Probe => {
                 // Bug 4: recognise "carries our header" by reading the bytes before the object.
@@ -37,7 +49,16 @@ impl Exec<'_> {
                         Kind::Active(w) => at(LookupPc::LockActive(w)),
                         Kind::Inactive(w) => at(LookupPc::LockInactive(w)),
                         Kind::InTransit(_) => wait(seen),
-                        Kind::Detached => at(LookupPc::Allocate),
+                        // A spare in hand is published instead of a new allocation.
+                        Kind::Detached => match spare {
+                            Some(w) => Frame::Lookup {
+                                obj,
+                                pc: LookupPc::PublishFresh(w),
+                                spare: None,
+                                due,
+                            },
+                            None => at(LookupPc::Allocate),
+                        },
                         Kind::Malformed => {
                             self.violate("S6: lookup loaded a malformed word");
                             return;
@@ -53,7 +74,12 @@ impl Exec<'_> {
                     Word::active(w).with_lock(),
                     "lookup: lock to try_incref",
                 );
+                let takeover = due == Some(w) && spare.is_some();
                 self.set(at(match r {
+                    // The broken takeover replaces W without asking its count again.
+                    Ok(()) if takeover && self.cfg.has(Bug::TakeoverWithoutTryIncref) => {
+                        LookupPc::Replace(w)
+                    }
                     Ok(()) => LookupPc::TryIncref(w),
                     Err(_) => LookupPc::Load,
                 }));
@@ -75,7 +101,12 @@ impl Exec<'_> {
                 if hit {
                     self.linearize(obj, w);
                 }
-                self.set(at(LookupPc::Unlock(w, hit)));
+                let next = if !hit && due == Some(w) && spare.is_some() {
+                    LookupPc::Replace(w)
+                } else {
+                    LookupPc::Unlock(w, hit)
+                };
+                self.set(at(next));
             }
             LookupPc::Unlock(w, hit) => {
                 if self.word(obj) != Word::active(w).with_lock() {
@@ -85,7 +116,10 @@ impl Exec<'_> {
                 self.write(obj, Word::active(w), "lookup: unlock after try_incref");
                 if hit {
                     self.return_wrapper(obj, w);
+                    self.discard_spare(obj, spare);
                 } else {
+                    // A bounded wait: it ends when the word (ignoring the lock) or W's count
+                    // changes, or, the takeover, when the lookup stops waiting for W.
                     let rc = self.s.wrappers[usize::from(w)].rc;
                     self.set(at(LookupPc::Backoff(Wait {
                         word: Word::active(w),
@@ -93,6 +127,36 @@ impl Exec<'_> {
                         rc: Some((w, rc)),
                     })));
                 }
+            }
+            LookupPc::Replace(w) => {
+                if self.word(obj) != Word::active(w).with_lock() {
+                    self.violate("S6: the word changed under a lock this thread held");
+                    return;
+                }
+                let Some(new) = spare else {
+                    unreachable!("a takeover has a spare")
+                };
+                if self.s.wrappers[usize::from(w)].mem != Mem::Live {
+                    self.violate("S1: takeover of a wrapper whose memory is not live");
+                    return;
+                }
+                if !self.s.wrappers[usize::from(w)].rc.is_zero() {
+                    self.violate(
+                        "S4: a takeover replaced a wrapper whose count is not zero (alive, \
+                         it loses the binding)",
+                    );
+                    return;
+                }
+                self.write(
+                    obj,
+                    Word::active(new),
+                    "lookup: takeover, publish the spare W2 (unlock)",
+                );
+                self.wrapper(w).replaced = true;
+                // S5's one exception: the re-fetch gets a new address while the object lives.
+                self.wrapper(new).claimed = true;
+                self.s.objects[usize::from(obj)].identity = Some(new);
+                self.return_wrapper(obj, new);
             }
             LookupPc::LockInactive(w) => {
                 let r = self.cas(
@@ -121,6 +185,7 @@ impl Exec<'_> {
                 wr.weakrefs = false;
                 wr.dying = false;
                 wr.claimed = false;
+                wr.replaced = false;
                 let next = if self.cfg.has(Bug::ReviveWithoutRearm) {
                     LookupPc::PublishRevived(w)
                 } else {
@@ -139,19 +204,39 @@ impl Exec<'_> {
                 }
                 self.write(obj, Word::active(w), "lookup: publish revived W (unlock)");
                 self.linearize(obj, w);
-                self.set(at(LookupPc::Return(w)));
+                self.set(Frame::Lookup {
+                    obj,
+                    pc: LookupPc::Return(w),
+                    spare: None,
+                    due: None,
+                });
+                self.discard_spare(obj, spare);
             }
             LookupPc::Allocate => {
                 if alloc_fails {
                     // Word untouched; drop the caller's +1 and raise.
-                    self.set(at(LookupPc::Fail));
-                    self.push(Frame::DropNative {
-                        obj,
-                        pc: DropPc::Strong,
-                    });
+                    self.fail(obj);
                 } else {
                     let w = self.new_wrapper(obj);
                     self.set(at(LookupPc::Clone(w)));
+                }
+            }
+            LookupPc::AllocateSpare => {
+                if alloc_fails {
+                    // Nothing was published: raise.
+                    self.fail(obj);
+                } else {
+                    let w = self.new_wrapper(obj);
+                    self.strong_incr(obj);
+                    let wr = self.wrapper(w);
+                    wr.handle = true;
+                    wr.rc.enable_try_incref();
+                    self.set(Frame::Lookup {
+                        obj,
+                        pc: LookupPc::Load,
+                        spare: Some(w),
+                        due,
+                    });
                 }
             }
             LookupPc::Clone(w) => {
@@ -190,29 +275,78 @@ impl Exec<'_> {
                         self.linearize(obj, w);
                         self.return_wrapper(obj, w);
                     }
-                    Err(_) => self.set(at(LookupPc::Discard(w))),
+                    // Lost the race: keep the candidate as the spare, in case the winner's
+                    // dealloc never comes; retry.
+                    Err(_) => self.set(Frame::Lookup {
+                        obj,
+                        pc: LookupPc::Load,
+                        spare: Some(w),
+                        due,
+                    }),
                 }
-            }
-            LookupPc::Discard(w) => {
-                // The losing candidate dies as an ordinary non-canonical wrapper; then retry.
-                self.set(at(LookupPc::Load));
-                self.decref(w);
             }
             LookupPc::Return(w) => self.finish(w),
             LookupPc::Fail => self.pop(),
         }
     }
 
-    /// Drop the caller's +1, then return `w`.
-    fn return_wrapper(&mut self, obj: ObjId, w: WrapId) {
+    /// The allocation failed: drop the caller's +1, then raise.
+    fn fail(&mut self, obj: ObjId) {
         self.set(Frame::Lookup {
             obj,
-            pc: LookupPc::Return(w),
+            pc: LookupPc::Fail,
+            spare: None,
+            due: None,
         });
         self.push(Frame::DropNative {
             obj,
             pc: DropPc::Strong,
         });
+    }
+
+    /// Drop the caller's +1, then return `w`. The frame keeps no spare: the caller discards it
+    /// (after this, so that its dealloc runs first).
+    fn return_wrapper(&mut self, obj: ObjId, w: WrapId) {
+        self.set(Frame::Lookup {
+            obj,
+            pc: LookupPc::Return(w),
+            spare: None,
+            due: None,
+        });
+        self.push(Frame::DropNative {
+            obj,
+            pc: DropPc::Strong,
+        });
+    }
+
+    /// The lookup returns without using its spare: the spare dies as an ordinary non-canonical
+    /// wrapper (its dealloc finds the word not naming it, drops its native reference, frees its
+    /// memory), before the caller's +1 is dropped. One step: the spare was never published, so
+    /// nobody else can see it, and its native drop is not the last one (the caller's +1 is still
+    /// held), so nobody can see that either (`docs/spec.md`, "fused steps").
+    fn discard_spare(&mut self, obj: ObjId, spare: Option<WrapId>) {
+        let Some(w) = spare else { return };
+        let wr = self.wrapper(w);
+        if wr.mem != Mem::Live || !wr.handle || wr.rc.total() != 1 || wr.claimed {
+            self.violate("model: a spare that is not the lookup's own");
+            return;
+        }
+        if self.s.objects[usize::from(obj)].word.wrapper() == Some(w) {
+            self.violate("S4: a discarded spare is named by the word");
+            return;
+        }
+        let wr = self.wrapper(w);
+        wr.rc = crate::refcount::RefCount::default();
+        wr.dying = true;
+        wr.tracked = false;
+        wr.handle = false;
+        wr.mem = Mem::Freed;
+        let o = &mut self.s.objects[usize::from(obj)];
+        if o.freed || o.strong < 2 {
+            self.violate("model: a discarded spare held the last strong reference");
+            return;
+        }
+        o.strong -= 1;
     }
 
     /// The moment the lookup's result is decided (`w` is canonical now): the ghost checks of S4

@@ -42,6 +42,14 @@ pub enum Action {
     Step(ActorId),
     /// The thread's fresh-wrapper allocation fails.
     AllocFails(ActorId),
+    /// The thread's lookup, backed off after a miss on a dying wrapper, stops waiting for that
+    /// wrapper's dealloc (its bounded wait ran out, and the frontend says to replace it): it
+    /// makes a spare and retries, due to replace the wrapper at the next miss.
+    TakeOver(ActorId),
+    /// The trashcan parks the dealloc the thread is about to run (its delete-later list).
+    Park(ActorId),
+    /// The idle thread unwinds: its last parked dealloc runs.
+    Unwind(ActorId),
     /// An idle thread starts an operation.
     Start(ActorId, Op),
     /// A stop-the-world garbage collection runs (all threads at safe points).
@@ -77,12 +85,18 @@ pub fn actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                     && matches!(
                         frame,
                         Frame::Lookup {
-                            pc: LookupPc::Allocate,
+                            pc: LookupPc::Allocate | LookupPc::AllocateSpare,
                             ..
                         }
                     )
                 {
                     out.push(Action::AllocFails(a));
+                }
+                if takeover_enabled(cfg, s, frame) {
+                    out.push(Action::TakeOver(a));
+                }
+                if parkable(cfg, a, frame) {
+                    out.push(Action::Park(a));
                 }
             }
             None if a == cfg.native_actor() => {
@@ -92,7 +106,12 @@ pub fn actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                     }
                 }
             }
-            None => idle_ops(cfg, s, a, out),
+            None => {
+                if !actor.parked.is_empty() {
+                    out.push(Action::Unwind(a));
+                }
+                idle_ops(cfg, s, a, out);
+            }
         }
     }
     if gc_finds_corpse(cfg, s) {
@@ -223,6 +242,48 @@ pub fn step_enabled(s: &State, frame: &Frame) -> bool {
     frame_wait(frame).is_none_or(|w| woken(s, frame_obj(s, frame), &w))
 }
 
+/// Whether `frame` is a lookup backed off after a miss (refused by `try_incref`) on a wrapper
+/// that has not changed since, which may stop waiting for the dying wrapper and replace it (its
+/// wait is bounded). Once the word or the count changed, the lookup retries instead: taking over
+/// then too would only add a spare to paths that already exist without it (the spare is private
+/// until published).
+pub fn takeover_enabled(cfg: &Config, s: &State, frame: &Frame) -> bool {
+    cfg.takes_over()
+        && matches!(
+            frame,
+            Frame::Lookup {
+                pc: LookupPc::Backoff(Wait { rc: Some(_), .. }),
+                ..
+            }
+        )
+        && !step_enabled(s, frame)
+}
+
+/// Whether the trashcan may park the dealloc `frame` is about to run on Python thread `a`: at its
+/// very start (`_Py_Dealloc` deposits the object instead of calling `tp_dealloc`). A dealloc
+/// that runs from the delete-later list starts past this point and is never parked again.
+fn parkable(cfg: &Config, a: ActorId, frame: &Frame) -> bool {
+    cfg.trashcan
+        && a != cfg.native_actor()
+        && matches!(
+            frame,
+            Frame::Dealloc {
+                pc: DeallocPc::Untrack,
+                ..
+            }
+        )
+}
+
+/// Whether thread `a`'s in-flight work (its innermost frame, or with an empty stack its parked
+/// deallocs) can move without help from anyone: a step, the end of a bounded wait, an unwind.
+pub fn in_flight_can_move(cfg: &Config, s: &State, a: ActorId) -> bool {
+    let actor = &s.actors[usize::from(a)];
+    match actor.top() {
+        Some(f) => step_enabled(s, f) || takeover_enabled(cfg, s, f),
+        None => !actor.parked.is_empty(),
+    }
+}
+
 /// Whether thread `a` is at a point where a stop-the-world collection may run: idle, backed off
 /// (thread state detached), allocating (the allocation itself may collect), or a foreign thread
 /// without an attached thread state.
@@ -238,7 +299,7 @@ pub fn at_safe_point(cfg: &Config, s: &State, a: ActorId) -> bool {
                 || matches!(
                     frame,
                     Frame::Lookup {
-                        pc: LookupPc::Allocate,
+                        pc: LookupPc::Allocate | LookupPc::AllocateSpare,
                         ..
                     }
                 )
@@ -264,7 +325,12 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> (State, Vec<WordEvent>)
         acts.contains(&action)
     });
     let (me, s2) = match action {
-        Action::Step(a) | Action::AllocFails(a) | Action::Start(a, _) => (a, s.clone()),
+        Action::Step(a)
+        | Action::AllocFails(a)
+        | Action::TakeOver(a)
+        | Action::Park(a)
+        | Action::Unwind(a)
+        | Action::Start(a, _) => (a, s.clone()),
         Action::Gc | Action::Shutdown => (cfg.native_actor(), s.clone()),
     };
     let mut x = Exec {
@@ -276,6 +342,9 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> (State, Vec<WordEvent>)
     match action {
         Action::Step(_) => x.step(false),
         Action::AllocFails(_) => x.step(true),
+        Action::TakeOver(_) => x.take_over(),
+        Action::Park(_) => x.park(),
+        Action::Unwind(_) => x.unwind(),
         Action::Start(_, op) => x.start(op),
         Action::Gc => x.violate(
             "S1: a stop-the-world collection found a dying wrapper still tracked and \
@@ -300,7 +369,12 @@ impl Exec<'_> {
             .top()
             .expect("an enabled step has a frame");
         match frame {
-            Frame::Lookup { obj, pc } => self.lookup(obj, pc, alloc_fails),
+            Frame::Lookup {
+                obj,
+                pc,
+                spare,
+                due,
+            } => self.lookup(obj, pc, spare, due, alloc_fails),
             Frame::Merge { w } => self.merge(w),
             Frame::Dealloc { w, pc } => self.dealloc(w, pc),
             Frame::DropNative { obj, pc } => self.drop_native(obj, pc),
@@ -324,7 +398,12 @@ impl Exec<'_> {
                 } else {
                     LookupPc::Allocate
                 };
-                self.push(Frame::Lookup { obj, pc });
+                self.push(Frame::Lookup {
+                    obj,
+                    pc,
+                    spare: None,
+                    due: None,
+                });
             }
             Op::Drop(w) => {
                 let held = &mut self.actor().held;
@@ -480,6 +559,7 @@ impl Exec<'_> {
             weakrefs: false,
             dying: false,
             claimed: false,
+            replaced: false,
         });
         w
     }
@@ -510,5 +590,64 @@ impl Exec<'_> {
             DeallocPc::Untrack
         };
         self.push(Frame::Dealloc { w, pc });
+    }
+
+    /// The trashcan parks the dealloc about to start (`_PyTrash_thread_deposit_object`): the
+    /// object is untracked, its `ob_tid` becomes the delete-later link (no thread owns it, so no
+    /// `try_incref` fast path), and it waits on this thread's list, count zero.
+    fn park(&mut self) {
+        let Some(&Frame::Dealloc { w, .. }) = self.s.actors[usize::from(self.me)].top() else {
+            unreachable!("parkable frames are dealloc starts")
+        };
+        self.pop();
+        let wr = self.wrapper(w);
+        wr.tracked = false;
+        wr.rc = RefCount {
+            owner: None,
+            local: 0,
+            shared: 0,
+            maybe_weakref: false,
+            merged: true,
+        };
+        self.actor().parked.push(w);
+    }
+
+    /// The idle thread unwinds (`_PyTrash_thread_destroy_chain`): its last parked dealloc runs,
+    /// from just after the untrack the deposit already did.
+    fn unwind(&mut self) {
+        let w = self
+            .actor()
+            .parked
+            .pop()
+            .expect("an unwind has a parked dealloc");
+        let pc = self.after_untrack(w);
+        self.push(Frame::Dealloc { w, pc });
+    }
+
+    /// A lookup backed off after a miss stops waiting: it is due to replace the wrapper it missed
+    /// on, and makes its spare unless it has one.
+    fn take_over(&mut self) {
+        let Some(&Frame::Lookup {
+            obj,
+            pc: LookupPc::Backoff(Wait {
+                rc: Some((w, _)), ..
+            }),
+            spare,
+            ..
+        }) = self.s.actors[usize::from(self.me)].top()
+        else {
+            unreachable!("only a lookup backed off after a miss takes over")
+        };
+        let pc = if spare.is_some() {
+            LookupPc::Load
+        } else {
+            LookupPc::AllocateSpare
+        };
+        self.set(Frame::Lookup {
+            obj,
+            pc,
+            spare,
+            due: Some(w),
+        });
     }
 }
