@@ -32,6 +32,13 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
     /// [`enable_try_incref`](Self::enable_try_incref) was called since `w`'s memory was last
     /// (re)initialised: the kernel always calls it before publishing a wrapper.
     ///
+    /// Once armed, a failure must mean that `w` is dying: after repeated failures the kernel
+    /// may replace `w` ([`replace_dying`](Self::replace_dying)), which for a live `w` would
+    /// make two wrappers (S4). A runtime that refuses some live objects (free-threaded CPython
+    /// refuses an object inside its finalizer) must keep such a wrapper from being canonical
+    /// then (the CPython adapter detaches the word before running `__del__`) or say no in
+    /// `replace_dying`.
+    ///
     /// # Safety
     ///
     /// `w`'s memory is live (the kernel holds the word's lock, so it can be neither freed nor
