@@ -41,17 +41,17 @@ mod patience {
         let _ = SINCE.try_with(|s| s.set(Some(std::time::Instant::now())));
     }
 
-    /// Whether `TAKEOVER_PATIENCE` passed since `start` (always, under a checker).
-    pub(super) fn exhausted() -> bool {
+    /// Whether `patience` passed since `start` (always, under a checker).
+    pub(super) fn exhausted(patience: core::time::Duration) -> bool {
         #[cfg(not(any(loom, feature = "shuttle")))]
         return SINCE
-            .try_with(|s| {
-                s.get()
-                    .is_none_or(|t| t.elapsed() >= super::TAKEOVER_PATIENCE)
-            })
+            .try_with(|s| s.get().is_none_or(|t| t.elapsed() >= patience))
             .unwrap_or(true);
         #[cfg(any(loom, feature = "shuttle"))]
-        true
+        {
+            let _ = patience;
+            true
+        }
     }
 }
 
@@ -281,7 +281,8 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
         if flawed!(self.0, NeverReplace) {
             return false;
         }
-        misses >= binding_core::MISSES_BEFORE_TAKEOVER && patience::exhausted()
+        misses >= binding_core::MISSES_BEFORE_TAKEOVER
+            && patience::exhausted(self.0.takeover_patience())
     }
 
     unsafe fn replaced(&self, old: NonNull<R::Object>) {

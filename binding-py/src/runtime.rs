@@ -184,6 +184,12 @@ pub unsafe trait Runtime: Clone + Send + Sync + 'static {
         crate::adapter::SPINS_BEFORE_DETACH
     }
 
+    /// How long a lookup waits for a dying wrapper's dealloc, beyond the kernel's count of
+    /// misses, before it replaces the wrapper (`Frontend::replace_dying`).
+    fn takeover_patience(&self) -> core::time::Duration {
+        crate::adapter::TAKEOVER_PATIENCE
+    }
+
     /// Bookkeeping hook: one back-off of an operation that has waited `spins` times in a row. A
     /// no-op on the real interpreter; the model bounds it (a livelock or deadlock is reported
     /// instead of spinning forever, L1).

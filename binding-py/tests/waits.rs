@@ -18,11 +18,17 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use tether_py::model::{Config, ModelRt};
 use tether_py::runtime::{AdapterFlaw, Runtime};
 
+/// Generous patience: the scenarios assert that no replacement happens, and a loaded machine
+/// may deschedule the dealloc's thread for a while (the broken variant never lets it run, so
+/// it still replaces, after this long).
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn gil_runtime(flaw: AdapterFlaw) -> ModelRt {
     ModelRt::new(Config {
         max_spins: 3,
         flaw,
         gil: true,
+        takeover_patience: PATIENCE,
     })
 }
 
@@ -113,6 +119,7 @@ fn a_missed_lookup_lets_a_stop_the_world_through(flaw: AdapterFlaw) {
         max_spins: 3,
         flaw,
         gil: false,
+        takeover_patience: PATIENCE,
     });
     let class = rt.new_type("Inner", None, false);
     let main = rt.python_thread();

@@ -96,6 +96,9 @@ pub struct Config {
     /// which only a detach (`PyEval_SaveThread`, a back-off) or a thread's exit lets go; a wait
     /// for it longer than `max_spins` seconds is an L1 violation.
     pub gil: bool,
+    /// How long a lookup waits for a dying wrapper's dealloc before replacing it (std threads;
+    /// the adapter's default unless a test needs more slack for a loaded machine).
+    pub takeover_patience: core::time::Duration,
 }
 
 impl Default for Config {
@@ -104,6 +107,7 @@ impl Default for Config {
             max_spins: 64,
             flaw: AdapterFlaw::None,
             gil: false,
+            takeover_patience: crate::adapter::TAKEOVER_PATIENCE,
         }
     }
 }
@@ -1157,6 +1161,10 @@ unsafe impl Runtime for ModelRt {
              objects: {}",
             self.describe()
         );
+    }
+
+    fn takeover_patience(&self) -> core::time::Duration {
+        self.config.takeover_patience
     }
 
     fn spins_before_detach(&self) -> u32 {

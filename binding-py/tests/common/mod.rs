@@ -70,6 +70,7 @@ pub fn world(flaw: AdapterFlaw) -> World {
             .unwrap_or(32),
         flaw,
         gil: false,
+        ..Config::default()
     });
     let class = rt.new_type("Inner", None, false);
     let plain = rt.new_type("payload", None, true);
