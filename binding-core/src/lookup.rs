@@ -89,7 +89,51 @@ impl<F: Frontend> ObjectRef<F> {
     /// Two concurrent lookups of one object return the same wrapper (S4); while the object lives,
     /// a wrapper that died is revived at the same address (S5). A hit costs one compare-exchange
     /// and one store on the binding word plus the frontend's try-incref.
+    #[inline]
     pub fn lookup<M: WrapperFactory<F>>(
+        &self,
+        factory: &M,
+    ) -> Result<(NonNull<F::Wrapper>, Found), M::Error> {
+        match self.try_hit() {
+            Some(w) => Ok((w, Found::Hit)),
+            None => self.lookup_slow(factory),
+        }
+    }
+
+    /// The common case on its own, small enough to inline into a frontend's getter: the word is
+    /// Active and its wrapper alive. `None` for every other case (and for a miss, which the slow
+    /// path then meets again and counts).
+    #[inline]
+    fn try_hit(&self) -> Option<NonNull<F::Wrapper>> {
+        if flawed!(F, HitWithoutTryIncref) {
+            return None;
+        }
+        let header = self.header();
+        let word = &header.binding;
+        // Relaxed: only picks the branch; the lock below is the Acquire.
+        let seen = word.load(Ordering::Relaxed);
+        let State::Active(w) = seen.decode() else {
+            return None;
+        };
+        // `decode` ignores the lock bit; a locked word's compare-exchange fails below anyway.
+        // Acquire: see the publisher's initialisation of `w` before touching it.
+        if seen.is_locked()
+            || word
+                .cas(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return None;
+        }
+        // SAFETY: we hold the lock, so `w` can be neither freed nor re-initialised.
+        let hit = unsafe { header.frontend.try_incref(w) };
+        // Release (unlock): as the slow path's.
+        word.store(seen, publish_order::<F>());
+        hit.then_some(w)
+    }
+
+    /// Every case but the plain hit: waits, revival, fresh wrapper, the takeover.
+    #[inline(never)]
+    fn lookup_slow<M: WrapperFactory<F>>(
         &self,
         factory: &M,
     ) -> Result<(NonNull<F::Wrapper>, Found), M::Error> {
