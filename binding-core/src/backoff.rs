@@ -23,4 +23,11 @@ impl<'a, F: Frontend> Backoff<'a, F> {
         crate::sync::spin_loop();
         self.frontend.backoff(self.spins);
     }
+
+    /// Under a model checker: runs `sleep` (a fair wait for the word to change, `sync::park`)
+    /// through the frontend, which lets its global lock go meanwhile, if it has one.
+    #[cfg(any(loom, feature = "shuttle"))]
+    pub(crate) fn sleep(&self, sleep: &dyn Fn()) {
+        self.frontend.sleep_unlocked(sleep);
+    }
 }

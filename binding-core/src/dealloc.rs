@@ -134,7 +134,7 @@ fn transition<F: Frontend>(
     loop {
         // AcqRel: after the last lookup's unlock (so its try-incref failed on our zero count),
         // and published to the settler and reclaimer. Relaxed on failure: we only compare.
-        match word.cas(
+        match word.cas_serial::<F>(
             active,
             Raw::encode(target),
             Ordering::AcqRel,
@@ -174,7 +174,14 @@ impl<F: Frontend> InTransit<F> {
         } else {
             (Ordering::Release, Ordering::Acquire)
         };
-        match word.cas(transit, inactive, success, failure) {
+        // Always a compare-exchange, even for a serialized frontend: reclaim may run on a
+        // foreign thread without the runtime's lock and race this transition.
+        let settled = if flawed!(F, SerializedSettle) {
+            word.cas_serial::<F>(transit, inactive, success, failure)
+        } else {
+            word.cas(transit, inactive, success, failure)
+        };
+        match settled {
             Ok(()) => Settled::Cached,
             Err(seen) => {
                 assert!(

@@ -39,11 +39,19 @@ pub enum Flaw {
     /// `Acquire`): a reviver or reclaimer reuses the block without seeing the dying thread's
     /// last writes to it.
     SettleRelaxed = 12,
+    /// GIL mode: the settle, too, is a plain load and store, as if the global lock excluded
+    /// every other writer; but reclaim runs on foreign threads without it and defers to a settle
+    /// that no longer looks (the native block leaks), or both free it.
+    SerializedSettle = 13,
+    /// GIL mode: the frontend declares `SERIALIZED` but its threads do not hold a global lock
+    /// (a free-threaded runtime mistaking itself for a GIL build): two lookups both publish.
+    /// A frontend bug, not a kernel one; the model frontend implements it.
+    SerializedWithoutGil = 14,
 }
 
 impl Flaw {
     /// Every variant, the correct one first.
-    pub const ALL: [Flaw; 13] = [
+    pub const ALL: [Flaw; 15] = [
         Flaw::None,
         Flaw::UnlockRelaxed,
         Flaw::ReviveWithoutRearm,
@@ -57,6 +65,8 @@ impl Flaw {
         Flaw::WaitForParkedDealloc,
         Flaw::TakeoverWithoutTryIncref,
         Flaw::SettleRelaxed,
+        Flaw::SerializedSettle,
+        Flaw::SerializedWithoutGil,
     ];
 
     /// The variant with discriminant `n` (for const-generic selection).

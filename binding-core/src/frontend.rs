@@ -23,6 +23,20 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
     /// (checked at compile time).
     type Wrapper;
 
+    /// Whether the runtime serializes the kernel's word transitions itself (a GIL build of
+    /// CPython): then the kernel replaces the word's compare-exchanges and its per-word lock by
+    /// plain loads and stores, and a hit costs no read-modify-write (docs/design.md, "GIL
+    /// mode"). Default `false`: every transition is a compare-exchange (free-threaded runtimes).
+    ///
+    /// A frontend that says `true` promises: every kernel call on its wrappers' words —
+    /// lookups, deallocs, settles, rebinds — runs while the calling thread holds one
+    /// runtime-wide lock, which the thread lets go only inside [`backoff`](Self::backoff) and
+    /// inside [`WrapperFactory::make_fresh`](crate::WrapperFactory::make_fresh) (never between
+    /// a kernel load and its store). Only reclaim, which may run on any thread without that
+    /// lock, is exempt; the kernel keeps the two transitions it can race (the settle and
+    /// reclaim's deferral) as compare-exchanges. Breaking the promise breaks S1 and S4.
+    const SERIALIZED: bool = false;
+
     /// Proof of being attached to the runtime (for a reclaim on a foreign thread). Dropping it
     /// detaches again.
     type Attachment;
@@ -106,6 +120,15 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
     /// `w` is a cached wrapper block owned by the binding word, which the kernel has just
     /// detached; nobody else can reach it. The caller is attached.
     unsafe fn free_cached(&self, w: NonNull<Self::Wrapper>, attached: &Self::Attachment);
+
+    /// Under a model checker only: runs `sleep`, in which the thread blocks until a binding
+    /// word changes, with any global lock the thread holds let go (a serialized frontend's
+    /// model, whose back-off would let it go). The default just sleeps.
+    #[cfg(any(loom, feature = "shuttle"))]
+    #[doc(hidden)]
+    fn sleep_unlocked(&self, sleep: &dyn Fn()) {
+        sleep();
+    }
 
     /// Test-only: which deliberately broken kernel variant this frontend runs
     /// (see `docs/broken-variants.md`).

@@ -115,6 +115,13 @@ impl<F: Frontend> ObjectRef<F> {
         let State::Active(w) = seen.decode() else {
             return None;
         };
+        if F::SERIALIZED {
+            // GIL mode: the runtime's lock already keeps every other thread from freeing or
+            // re-initialising `w` (the word's own lock would protect against nothing), and the
+            // word is never seen locked (no thread lets the global lock go while holding it).
+            // SAFETY: `w` is canonical and no other thread can change that while we run.
+            return unsafe { header.frontend.try_incref(w) }.then_some(w);
+        }
         // `decode` ignores the lock bit; a locked word's compare-exchange fails below anyway.
         // Acquire: see the publisher's initialisation of `w` before touching it.
         if seen.is_locked()
@@ -163,7 +170,7 @@ impl<F: Frontend> ObjectRef<F> {
                     }
                     // Acquire: see the publisher's initialisation of `w` before touching it.
                     if word
-                        .cas(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+                        .cas_serial::<F>(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
                         .is_err()
                     {
                         continue;
@@ -225,7 +232,7 @@ impl<F: Frontend> ObjectRef<F> {
                 State::Inactive(w) => {
                     // Acquire: see the settler's last writes to `w`'s memory before reusing it.
                     if word
-                        .cas(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+                        .cas_serial::<F>(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
                         .is_err()
                     {
                         continue;
@@ -258,7 +265,12 @@ impl<F: Frontend> ObjectRef<F> {
                     } else {
                         // AcqRel: publish `w`'s initialisation; Relaxed on failure because the
                         // loop re-reads and locks before touching the winner.
-                        word.cas(Raw::DETACHED, active, Ordering::AcqRel, Ordering::Relaxed)
+                        word.cas_serial::<F>(
+                            Raw::DETACHED,
+                            active,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        )
                     };
                     match published {
                         Ok(()) => break Ok((w, Found::Fresh)),

@@ -26,7 +26,7 @@ impl<F: Frontend> Header<F> {
             // AcqRel: publish the new wrapper's initialisation; order after the last unlock.
             match self
                 .binding
-                .cas(from, to, Ordering::AcqRel, Ordering::Relaxed)
+                .cas_serial::<F>(from, to, Ordering::AcqRel, Ordering::Relaxed)
             {
                 Ok(()) => return Rebound::Done,
                 Err(seen) if seen == from.locked() => {

@@ -219,6 +219,31 @@ impl<W> BindingWord<W> {
         result
     }
 
+    /// A compare-exchange of a transition that frontend `F` may serialize: with
+    /// [`Frontend::SERIALIZED`](crate::Frontend::SERIALIZED), the runtime's global lock already
+    /// excludes every other writer of this word, so a load and a store do (no read-modify-write;
+    /// the pair is atomic because no thread lets that lock go between them). Otherwise `cas`.
+    pub(crate) fn cas_serial<F: crate::Frontend<Wrapper = W>>(
+        &self,
+        current: Raw<W>,
+        new: Raw<W>,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<(), Raw<W>> {
+        if !F::SERIALIZED {
+            return self.cas(current, new, success, failure);
+        }
+        // Acquire / Release, whatever the caller asked for (free on x86 and on ARM's
+        // load-acquire/store-release): the global lock orders the serialized writers, but the
+        // settle and reclaim do not take it, and they read what these stores publish.
+        let seen = self.load(Ordering::Acquire);
+        if seen != current {
+            return Err(seen);
+        }
+        self.store(new, Ordering::Release);
+        Ok(())
+    }
+
     /// Waits until another thread moves the word away from `seen`.
     ///
     /// Watching with plain loads (not re-locking) matters for progress: a lookup refused by a
@@ -231,10 +256,11 @@ impl<W> BindingWord<W> {
         backoff: &mut crate::backoff::Backoff<'_, F>,
     ) {
         backoff.wait();
-        // Under a checker: sleep until a write wakes us (fair waiting, see `sync::park`).
+        // Under a checker: sleep until a write wakes us (fair waiting, see `sync::park`), with a
+        // serialized frontend's global lock let go (the thread we wait for may need it).
         #[cfg(any(loom, feature = "shuttle"))]
         // Relaxed: only decides whether to sleep; the caller re-reads with its own ordering.
-        crate::sync::park::wait_while(|| self.load(Ordering::Relaxed) == seen);
+        backoff.sleep(&|| crate::sync::park::wait_while(|| self.load(Ordering::Relaxed) == seen));
         #[cfg(not(any(loom, feature = "shuttle")))]
         // Relaxed: only decides when to retry; the caller re-reads with its own ordering.
         while self.load(Ordering::Relaxed) == seen {

@@ -51,8 +51,8 @@ fn a_handle_slot_releases_its_handle_when_dropped() {
 
 #[test]
 fn identity_and_downcasts_of_native_references() {
-    let a = ObjectArc::new(7u64, binding_core::model::minimal::Fast);
-    let b = ObjectArc::new(7u64, binding_core::model::minimal::Fast);
+    let a = ObjectArc::new(7u64, binding_core::model::minimal::Fast::<false>);
+    let b = ObjectArc::new(7u64, binding_core::model::minimal::Fast::<false>);
     assert!(ObjectArc::ptr_eq(&a, &a.clone()));
     assert!(!ObjectArc::ptr_eq(&a, &b), "equal values, two objects");
     let (ra, rb) = (a.clone().erase(), b.clone().erase());
@@ -92,7 +92,7 @@ fn debug_and_display_name_what_they_show() {
     let o = object();
     let w = lookup_borrowed(&o);
     let weak = o.downgrade();
-    let arc = ObjectArc::new(5u64, binding_core::model::minimal::Fast);
+    let arc = ObjectArc::new(5u64, binding_core::model::minimal::Fast::<false>);
     let slot = HandleSlot::new(o.clone());
     for (text, needle) in [
         (format!("{o:?}"), "ObjectRef"),

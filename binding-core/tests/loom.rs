@@ -36,11 +36,12 @@ fn explore(name: &str, bound: usize, body: fn()) -> usize {
 }
 
 macro_rules! cell_tests {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => { cell_tests!(gil = false; $($name),*); };
+    (gil = $gil:literal; $($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
             let b = bound("TETHER_LOOM_BOUND2", 3);
-            assert!(explore(stringify!($name), b, common::$name::<0>) > 1);
+            assert!(explore(stringify!($name), b, common::$name::<0, $gil>) > 1);
         }
     )*};
 }
@@ -68,11 +69,12 @@ cell_tests!(
 cell_tests!(upgrade_last_drop, weak_drop_reclaim);
 
 macro_rules! flow_tests {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => { flow_tests!(gil = false, "TETHER_LOOM_BOUND3", 2; $($name),*); };
+    (gil = $gil:literal, $var:literal, $default:literal; $($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
-            let b = bound("TETHER_LOOM_BOUND3", 2);
-            assert!(explore(stringify!($name), b, common::$name::<0>) > 1);
+            let b = bound($var, $default);
+            assert!(explore(stringify!($name), b, common::$name::<0, $gil>) > 1);
         }
     )*};
 }
@@ -95,7 +97,7 @@ fn both_settle_orders_are_explored() {
     explore(
         "dealloc_reclaim (settle orders)",
         3,
-        common::dealloc_reclaim::<0>,
+        common::dealloc_reclaim::<0, false>,
     );
     let (by_free, by_reclaim) = (
         common::SETTLED_BY_FREE.load(Relaxed),
@@ -110,16 +112,78 @@ fn both_settle_orders_are_explored() {
     explore(
         "dealloc_reclaim_nested",
         b,
-        common::dealloc_reclaim_nested::<0>,
+        common::dealloc_reclaim_nested::<0, false>,
     );
+}
+
+/// GIL mode (`Frontend::SERIALIZED`): the model holds a global lock where CPython's GIL is held
+/// and lets it go where CPython can (back-offs, allocation, between a dealloc and its free); the
+/// kernel's transitions are plain loads and stores except the settle and reclaim, which race
+/// across the lock. Every cell and flow again.
+mod gil_mode {
+    use super::*;
+
+    cell_tests!(gil = true;
+        lookup_lookup,
+        lookup_dealloc,
+        lookup_reclaim,
+        lookup_move,
+        lookup_detach,
+        lookup_shutdown,
+        dealloc_reclaim,
+        dealloc_move,
+        dealloc_detach,
+        dealloc_shutdown,
+        reclaim_move,
+        reclaim_detach,
+        reclaim_shutdown,
+        move_detach,
+        move_shutdown,
+        detach_shutdown,
+    );
+
+    // Bound 1 by default: the lock's hand-overs are scheduling points of their own, and at
+    // bound 2 the largest flow explores 3.5 M executions (about 15 minutes here; run them with
+    // TETHER_LOOM_GIL_BOUND3=2). shuttle runs every flow in GIL mode with many more preemptions.
+    flow_tests!(gil = true, "TETHER_LOOM_GIL_BOUND3", 1;
+        two_lookups_one_dealloc,
+        revive_vs_reclaim,
+        three_first_lookups,
+        revive_then_hit_elsewhere,
+        missed_lookup_sees_revival,
+        parked_dealloc_lookup,
+        dealloc_reclaim_nested,
+    );
+
+    /// The one race left under the lock: a dealloc's settle against a reclaim on a thread
+    /// without it. Both orders must be reached.
+    #[test]
+    fn both_settle_orders_are_explored() {
+        common::SETTLED_BY_FREE.store(0, Relaxed);
+        common::SETTLED_BY_RECLAIM.store(0, Relaxed);
+        explore(
+            "gil dealloc_reclaim (settle orders)",
+            3,
+            common::dealloc_reclaim::<0, true>,
+        );
+        let (by_free, by_reclaim) = (
+            common::SETTLED_BY_FREE.load(Relaxed),
+            common::SETTLED_BY_RECLAIM.load(Relaxed),
+        );
+        println!("gil settle orders: free second {by_free}, reclaim second {by_reclaim}");
+        assert!(
+            by_free > 0 && by_reclaim > 0,
+            "one settle order was never explored in GIL mode"
+        );
+    }
 }
 
 #[test]
 fn matrix_is_complete() {
     // 15 distinct pairs of the six actors plus lookup × lookup.
-    let cells: Vec<Scenario> = common::cells::<0>();
+    let cells: Vec<Scenario> = common::cells::<0, false>();
     assert_eq!(cells.len(), 16);
-    assert_eq!(common::flows::<0>().len(), 7);
+    assert_eq!(common::flows::<0, false>().len(), 7);
 }
 
 // ---------------------------------------------------------------- teeth
@@ -144,10 +208,12 @@ macro_rules! flaw {
 }
 
 macro_rules! teeth {
-    ($($test:ident: $flaw:ident in $scenario:ident at $bound:literal finds $($needle:literal)|+;)*) => {$(
+    ($($test:ident: $flaw:ident in $scenario:ident $(gil $gil:literal)? at $bound:literal
+        finds $($needle:literal)|+;)*) => {$(
         #[test]
         fn $test() {
-            let msg = must_fail(Flaw::$flaw, $bound, common::$scenario::<{ flaw!($flaw) }>);
+            const GIL: bool = false $(|| $gil)?;
+            let msg = must_fail(Flaw::$flaw, $bound, common::$scenario::<{ flaw!($flaw) }, GIL>);
             assert!([$($needle),+].iter().any(|n| msg.contains(n)), "{msg}");
         }
     )*};
@@ -185,4 +251,14 @@ teeth! {
     // A settle published with Relaxed: the reviver (or the reclaimer freeing the block) writes
     // the block's memory without a happens-before edge from the dying thread's last writes.
     teeth_settle_relaxed: SettleRelaxed in lookup_dealloc at 2 finds "Causality violation";
+    // GIL mode: a settle made a plain load and store, as if the global lock excluded every
+    // writer; a reclaim on a thread without it slips between the two.
+    teeth_serialized_settle: SerializedSettle in dealloc_reclaim gil true at 2
+        finds "S2 violated" | "S1 violated";
+    // GIL mode declared by a runtime whose threads hold no global lock: plain stores race.
+    teeth_serialized_without_gil: SerializedWithoutGil in lookup_lookup gil true at 2
+        finds "S4 violated";
+    // GIL mode: a fresh wrapper stored blindly after an allocation that let the lock go.
+    teeth_gil_fresh_blind_store: FreshBlindStore in lookup_lookup gil true at 2
+        finds "S4 violated";
 }

@@ -98,3 +98,87 @@ fn reclaim_of_a_cached_wrapper() {
     // reach it: a plain store detaches it).
     assert_eq!(rmw(|| drop(o)), 2, "reclaim");
 }
+
+/// GIL mode (`Frontend::SERIALIZED`): the runtime's global lock excludes every other writer of
+/// the word, so its transitions are loads and stores; only the native counts and the settle
+/// (which a reclaim on a foreign thread, without the lock, may race) stay read-modify-writes.
+mod gil_mode {
+    use super::*;
+    use binding_core::model::minimal::object_gil;
+
+    #[test]
+    fn hit() {
+        let o = object_gil();
+        let live = lookup_borrowed(&o);
+        let mut hit = None;
+        let c = counts(|| hit = Some(lookup_borrowed(&o)));
+        // One load of the word; no lock, no unlock.
+        assert_eq!(
+            c,
+            Counts {
+                rmw: 0,
+                loads: 1,
+                stores: 0
+            },
+            "hit"
+        );
+        assert_eq!(hit.as_ref().unwrap().0, live.0);
+    }
+
+    #[test]
+    fn hit_handing_over_a_reference() {
+        let o = object_gil();
+        let _live = lookup_borrowed(&o);
+        let extra = o.clone();
+        // Only the strong decrement of the reference handed over.
+        assert_eq!(rmw(|| drop(lookup(extra))), 1, "make-return hit");
+    }
+
+    #[test]
+    fn dealloc_and_free_into_the_cache() {
+        let o = object_gil();
+        let w = lookup_borrowed(&o);
+        // The strong decrement and the settle's compare-exchange; the InTransit transition is a
+        // load and a store.
+        assert_eq!(rmw(|| drop(w)), 2, "dealloc + settle");
+    }
+
+    #[test]
+    fn revival() {
+        let o = object_gil();
+        drop(lookup_borrowed(&o));
+        let mut w: Option<Owned<true>> = None;
+        // The handle's strong increment only.
+        assert_eq!(rmw(|| w = Some(lookup_borrowed(&o))), 1, "revival");
+    }
+
+    #[test]
+    fn drop_and_refetch() {
+        let o = object_gil();
+        let w = lookup_borrowed(&o);
+        assert_eq!(rmw(|| drop(lookup_borrowed(&o))), 0, "hit + release");
+        drop(w);
+        // The revival (1) and the dealloc (2): 3, from 5 in the general mode.
+        assert_eq!(
+            rmw(|| drop(lookup_borrowed(&o))),
+            1 + 2,
+            "revival + dealloc"
+        );
+    }
+
+    #[test]
+    fn fresh_wrapper() {
+        let o = object_gil();
+        let mut w: Option<Owned<true>> = None;
+        // The handle's strong increment; the publication is a load and a store.
+        assert_eq!(rmw(|| w = Some(lookup_borrowed(&o))), 1, "fresh");
+    }
+
+    #[test]
+    fn reclaim_of_a_cached_wrapper() {
+        let o = object_gil();
+        drop(lookup_borrowed(&o));
+        // As in the general mode: reclaim runs without the lock.
+        assert_eq!(rmw(|| drop(o)), 2, "reclaim");
+    }
+}

@@ -28,21 +28,21 @@ fn pct_and_random(name: &str, body: fn()) {
 
 #[test]
 fn matrix_cells() {
-    for (name, body) in common::cells::<0>() {
+    for (name, body) in common::cells::<0, false>() {
         pct_and_random(name, body);
     }
 }
 
 #[test]
 fn weak_reference_cells() {
-    for (name, body) in common::weak_cells::<0>() {
+    for (name, body) in common::weak_cells::<0, false>() {
         pct_and_random(name, body);
     }
 }
 
 #[test]
 fn three_actor_flows() {
-    for (name, body) in common::flows::<0>() {
+    for (name, body) in common::flows::<0, false>() {
         pct_and_random(name, body);
     }
 }
@@ -50,13 +50,39 @@ fn three_actor_flows() {
 #[test]
 fn many_actors() {
     let scenarios: Vec<Scenario> = vec![
-        ("3 actors, 2 objects", || common::many_actors::<0>(3, 2)),
-        ("4 actors, 3 objects", || common::many_actors::<0>(4, 3)),
-        ("6 actors, 3 objects", || common::many_actors::<0>(6, 3)),
-        ("5 refetchers", || common::many_refetchers::<0>(5)),
+        ("3 actors, 2 objects", || {
+            common::many_actors::<0, false>(3, 2)
+        }),
+        ("4 actors, 3 objects", || {
+            common::many_actors::<0, false>(4, 3)
+        }),
+        ("6 actors, 3 objects", || {
+            common::many_actors::<0, false>(6, 3)
+        }),
+        ("5 refetchers", || common::many_refetchers::<0, false>(5)),
     ];
     for (name, body) in scenarios {
         pct_and_random(name, body);
+    }
+}
+
+/// GIL mode (`Frontend::SERIALIZED`, the model's global lock held where CPython's GIL is): the
+/// matrix, the flows and the larger scenarios again.
+#[test]
+fn gil_mode() {
+    let mut scenarios: Vec<Scenario> = common::cells::<0, true>();
+    scenarios.extend(common::weak_cells::<0, true>());
+    scenarios.extend(common::flows::<0, true>());
+    scenarios.extend::<[Scenario; 2]>([
+        ("gil: 4 actors, 3 objects", || {
+            common::many_actors::<0, true>(4, 3)
+        }),
+        ("gil: 5 refetchers", || {
+            common::many_refetchers::<0, true>(5)
+        }),
+    ]);
+    for (name, body) in scenarios {
+        pct_and_random(&format!("gil {name}"), body);
     }
 }
 
@@ -89,10 +115,12 @@ macro_rules! flaw {
 }
 
 macro_rules! teeth {
-    ($($test:ident: $flaw:ident in $scenario:ident finds $($needle:literal)|+;)*) => {$(
+    ($($test:ident: $flaw:ident in $scenario:ident $(gil $gil:literal)?
+        finds $($needle:literal)|+;)*) => {$(
         #[test]
         fn $test() {
-            let msg = must_fail(Flaw::$flaw, common::$scenario::<{ flaw!($flaw) }>)
+            const GIL: bool = false $(|| $gil)?;
+            let msg = must_fail(Flaw::$flaw, common::$scenario::<{ flaw!($flaw) }, GIL>)
                 .expect(concat!("shuttle did not find ", stringify!($flaw)));
             assert!([$($needle),+].iter().any(|n| msg.contains(n)), "{msg}");
         }
@@ -110,6 +138,9 @@ teeth! {
     teeth_upgrade_blind_increment: UpgradeBlindIncrement in upgrade_last_drop finds "S1 violated";
     teeth_wait_for_parked_dealloc: WaitForParkedDealloc in parked_dealloc_lookup finds "L1 violated" | "deadlock";
     teeth_takeover_without_try_incref: TakeoverWithoutTryIncref in missed_lookup_sees_revival finds "S4 violated";
+    teeth_serialized_settle: SerializedSettle in dealloc_reclaim gil true finds "S2 violated" | "S1 violated";
+    teeth_serialized_without_gil: SerializedWithoutGil in lookup_lookup gil true finds "S4 violated";
+    teeth_gil_fresh_blind_store: FreshBlindStore in lookup_lookup gil true finds "S4 violated";
 }
 
 /// shuttle runs every atomic as SeqCst, so a missing Release is invisible to it: this broken
@@ -118,7 +149,7 @@ teeth! {
 fn shuttle_misses_unlock_relaxed() {
     let found = must_fail(
         Flaw::UnlockRelaxed,
-        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }>,
+        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }, false>,
     );
     assert!(
         found.is_none(),

@@ -12,11 +12,30 @@ fn rounds() -> usize {
 
 #[test]
 fn every_scenario_on_std_threads() {
-    for (name, body) in common::cells::<0>().into_iter().chain(common::flows::<0>()) {
+    for (name, body) in common::cells::<0, false>()
+        .into_iter()
+        .chain(common::flows::<0, false>())
+    {
         for _ in 0..rounds() {
             body();
         }
         println!("std threads {name}: {} rounds", rounds());
+    }
+}
+
+/// GIL mode: the kernel's plain-store transitions under the model's global lock, on real threads
+/// (miri and ThreadSanitizer then check that the lock and the two compare-exchanges left, the
+/// settle and reclaim's deferral, order every access).
+#[test]
+fn every_scenario_on_std_threads_gil_mode() {
+    for (name, body) in common::cells::<0, true>()
+        .into_iter()
+        .chain(common::flows::<0, true>())
+    {
+        for _ in 0..rounds() {
+            body();
+        }
+        println!("std threads, GIL mode {name}: {} rounds", rounds());
     }
 }
 

@@ -230,6 +230,8 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
     type Wrapper = R::Object;
     type Attachment = Attached<R>;
 
+    const SERIALIZED: bool = R::SERIALIZED;
+
     #[inline]
     unsafe fn try_incref(&self, w: NonNull<R::Object>) -> bool {
         // SAFETY: the kernel holds the word's lock, so `w` is live (contract of the trait).

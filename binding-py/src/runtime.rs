@@ -38,6 +38,13 @@ pub unsafe trait Runtime: Clone + Send + Sync + 'static {
     /// adapter waits on can only progress once we let the GIL go, so back-offs detach at once.
     fn has_gil(&self) -> bool;
 
+    /// Whether the adapter may run the kernel in GIL mode
+    /// ([`binding_core::Frontend::SERIALIZED`]): every lookup, dealloc, settle and rebind then
+    /// runs with the GIL held, and the GIL is let go only in back-offs and allocations. True for
+    /// CPython's GIL builds; the adapter model stays in the general mode (its GIL exists to test
+    /// the waits, and the kernel's own model checks GIL mode).
+    const SERIALIZED: bool = false;
+
     /// The adapter's shared state: shutdown flag, attach count, statistics.
     fn state(&self) -> &AdapterState;
 

@@ -19,15 +19,15 @@ impl core::fmt::Display for FreshFailed {
 
 /// Makes model wrappers; configurable cacheability and injected allocation failure.
 #[derive(Clone, Debug)]
-pub struct ModelFactory<const FLAW: u8> {
-    frontend: ModelFrontend<FLAW>,
+pub struct ModelFactory<const FLAW: u8, const GIL: bool = false> {
+    frontend: ModelFrontend<FLAW, GIL>,
     cacheable: bool,
     fail_fresh: bool,
 }
 
-impl<const FLAW: u8> ModelFactory<FLAW> {
+impl<const FLAW: u8, const GIL: bool> ModelFactory<FLAW, GIL> {
     /// Cacheable wrappers, allocation always succeeds.
-    pub fn new(frontend: ModelFrontend<FLAW>) -> Self {
+    pub fn new(frontend: ModelFrontend<FLAW, GIL>) -> Self {
         Self {
             frontend,
             cacheable: true,
@@ -48,13 +48,17 @@ impl<const FLAW: u8> ModelFactory<FLAW> {
     }
 }
 
-impl<const FLAW: u8> WrapperFactory<ModelFrontend<FLAW>> for ModelFactory<FLAW> {
+impl<const FLAW: u8, const GIL: bool> WrapperFactory<ModelFrontend<FLAW, GIL>>
+    for ModelFactory<FLAW, GIL>
+{
     type Error = FreshFailed;
 
     fn make_fresh(
         &self,
-        handle: ObjectRef<ModelFrontend<FLAW>>,
-    ) -> Result<NonNull<ModelWrapper<FLAW>>, FreshFailed> {
+        handle: ObjectRef<ModelFrontend<FLAW, GIL>>,
+    ) -> Result<NonNull<ModelWrapper<FLAW, GIL>>, FreshFailed> {
+        // GIL mode: allocating may run the GC and user code, which may let the GIL go.
+        self.frontend.let_gil_go();
         if self.fail_fresh {
             return Err(FreshFailed);
         }
@@ -71,15 +75,15 @@ impl<const FLAW: u8> WrapperFactory<ModelFrontend<FLAW>> for ModelFactory<FLAW> 
 
     unsafe fn revive(
         &self,
-        w: NonNull<ModelWrapper<FLAW>>,
-        handle: ObjectRef<ModelFrontend<FLAW>>,
+        w: NonNull<ModelWrapper<FLAW, GIL>>,
+        handle: ObjectRef<ModelFrontend<FLAW, GIL>>,
     ) {
         // SAFETY: quarantined blocks live as long as the model.
         unsafe { w.as_ref() }.reinit(handle);
         self.frontend.stats.revivals.fetch_add(1, Relaxed);
     }
 
-    unsafe fn discard(&self, w: NonNull<ModelWrapper<FLAW>>) {
+    unsafe fn discard(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
         self.frontend.stats.fresh.fetch_sub(1, Relaxed);
         self.frontend.stats.discarded.fetch_add(1, Relaxed);
         // SAFETY: we own the unpublished wrapper's only reference.

@@ -49,20 +49,20 @@ impl Drop for NativeHeap {
 }
 
 /// The model's allocator for native objects: records every block in the model's shadow heap.
-pub struct ModelAlloc<const FLAW: u8 = 0> {
-    frontend: ModelFrontend<FLAW>,
+pub struct ModelAlloc<const FLAW: u8 = 0, const GIL: bool = false> {
+    frontend: ModelFrontend<FLAW, GIL>,
 }
 
-impl<const FLAW: u8> ModelAlloc<FLAW> {
+impl<const FLAW: u8, const GIL: bool> ModelAlloc<FLAW, GIL> {
     /// An allocator recording into `frontend`'s shadow heap.
-    pub fn new(frontend: ModelFrontend<FLAW>) -> Self {
+    pub fn new(frontend: ModelFrontend<FLAW, GIL>) -> Self {
         Self { frontend }
     }
 }
 
 // SAFETY: blocks come from the global allocator with the requested layout and are quarantined
 // (really freed only when the model drops), so they stay valid until `deallocate` and after.
-unsafe impl<const FLAW: u8> NativeAllocator for ModelAlloc<FLAW> {
+unsafe impl<const FLAW: u8, const GIL: bool> NativeAllocator for ModelAlloc<FLAW, GIL> {
     fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: native blocks always contain a header, so the layout is not zero-sized.
         let ptr = NonNull::new(unsafe { std::alloc::alloc(layout) })?;

@@ -11,24 +11,27 @@ use crate::{
     Caching, Dealloc, Frontend, HandleSlot, ObjectArc, ObjectRef, Settled, WrapperFactory,
 };
 
-/// The minimal frontend.
+/// The minimal frontend. `Fast<true>` declares GIL mode ([`Frontend::SERIALIZED`]) and has no
+/// lock of its own: only single-threaded code (the budget test, the benchmarks) may use it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Fast;
+pub struct Fast<const GIL: bool = false>;
 
 /// A wrapper of the minimal frontend.
 #[repr(align(8))]
-pub struct FastWrapper {
+pub struct FastWrapper<const GIL: bool = false> {
     refcnt: AtomicUsize,
     armed: AtomicBool,
-    slot: HandleSlot<Fast>,
+    slot: HandleSlot<Fast<GIL>>,
 }
 
 // SAFETY: try_incref refuses at zero; attach always succeeds (the runtime never shuts down).
-unsafe impl Frontend for Fast {
-    type Wrapper = FastWrapper;
+unsafe impl<const GIL: bool> Frontend for Fast<GIL> {
+    type Wrapper = FastWrapper<GIL>;
     type Attachment = ();
 
-    unsafe fn try_incref(&self, w: NonNull<FastWrapper>) -> bool {
+    const SERIALIZED: bool = GIL;
+
+    unsafe fn try_incref(&self, w: NonNull<FastWrapper<GIL>>) -> bool {
         // SAFETY: the kernel holds the word's lock; `w` is live.
         let w = unsafe { w.as_ref() };
         // Relaxed: ordered by the word's lock, as in CPython.
@@ -44,11 +47,11 @@ unsafe impl Frontend for Fast {
         }
         false
     }
-    unsafe fn enable_try_incref(&self, w: NonNull<FastWrapper>) {
+    unsafe fn enable_try_incref(&self, w: NonNull<FastWrapper<GIL>>) {
         // SAFETY: live (kernel contract). Relaxed: published by the word's Release.
         unsafe { w.as_ref() }.armed.store(true, Ordering::Relaxed);
     }
-    unsafe fn untrack(&self, _w: NonNull<FastWrapper>) {}
+    unsafe fn untrack(&self, _w: NonNull<FastWrapper<GIL>>) {}
     fn backoff(&self, _spins: u32) {
         std::thread::yield_now();
     }
@@ -58,7 +61,7 @@ unsafe impl Frontend for Fast {
     fn attach(&self) -> Option<()> {
         Some(())
     }
-    unsafe fn free_cached(&self, w: NonNull<FastWrapper>, _: &()) {
+    unsafe fn free_cached(&self, w: NonNull<FastWrapper<GIL>>, _: &()) {
         // SAFETY: the word owned the cached box; nobody else can reach it.
         drop(unsafe { Box::from_raw(w.as_ptr()) });
     }
@@ -67,16 +70,16 @@ unsafe impl Frontend for Fast {
 /// Makes and revives [`FastWrapper`]s.
 pub struct FastFactory;
 
-impl WrapperFactory<Fast> for FastFactory {
+impl<const GIL: bool> WrapperFactory<Fast<GIL>> for FastFactory {
     type Error = ();
-    fn make_fresh(&self, handle: ObjectRef<Fast>) -> Result<NonNull<FastWrapper>, ()> {
+    fn make_fresh(&self, handle: ObjectRef<Fast<GIL>>) -> Result<NonNull<FastWrapper<GIL>>, ()> {
         Ok(NonNull::from(Box::leak(Box::new(FastWrapper {
             refcnt: AtomicUsize::new(1),
             armed: AtomicBool::new(false),
             slot: HandleSlot::new(handle),
         }))))
     }
-    unsafe fn revive(&self, w: NonNull<FastWrapper>, handle: ObjectRef<Fast>) {
+    unsafe fn revive(&self, w: NonNull<FastWrapper<GIL>>, handle: ObjectRef<Fast<GIL>>) {
         // SAFETY: the cached block is ours while the word is locked.
         let w = unsafe { w.as_ref() };
         w.refcnt.store(1, Ordering::Relaxed);
@@ -84,7 +87,7 @@ impl WrapperFactory<Fast> for FastFactory {
         // SAFETY: the cached block is ours while the word is locked.
         drop(unsafe { w.slot.put_exclusive(handle) });
     }
-    unsafe fn discard(&self, w: NonNull<FastWrapper>) {
+    unsafe fn discard(&self, w: NonNull<FastWrapper<GIL>>) {
         // SAFETY: we own the unpublished wrapper's only reference.
         unsafe { release(w) };
     }
@@ -95,7 +98,7 @@ impl WrapperFactory<Fast> for FastFactory {
 /// # Safety
 ///
 /// The caller owns a reference to `w` and gives it up.
-pub unsafe fn release(w: NonNull<FastWrapper>) {
+pub unsafe fn release<const GIL: bool>(w: NonNull<FastWrapper<GIL>>) {
     // SAFETY: the caller owns a reference.
     let wr = unsafe { w.as_ref() };
     // Release/Acquire: as `Arc`.
@@ -104,7 +107,19 @@ pub unsafe fn release(w: NonNull<FastWrapper>) {
     }
     wr.refcnt.load(Ordering::Acquire);
     // SAFETY: the count reached zero here; this is the only dealloc.
-    match unsafe { crate::dealloc(&Fast, w, &wr.slot, Caching::Cache) } {
+    unsafe { dealloc_and_free(w) }
+}
+
+/// The wrapper's dealloc and free, once its count reached zero.
+///
+/// # Safety
+///
+/// `w`'s count reached zero and its dealloc has not run.
+unsafe fn dealloc_and_free<const GIL: bool>(w: NonNull<FastWrapper<GIL>>) {
+    // SAFETY: the box is live until freed here (caller).
+    let wr = unsafe { w.as_ref() };
+    // SAFETY: the count reached zero (caller); this is the only dealloc.
+    match unsafe { crate::dealloc(&Fast::<GIL>, w, &wr.slot, Caching::Cache) } {
         Dealloc::Cached(baton) => match baton.settle() {
             Settled::Cached => {}
             // SAFETY: reclaim deferred to us; we own the block.
@@ -116,9 +131,9 @@ pub unsafe fn release(w: NonNull<FastWrapper>) {
 }
 
 /// An owned wrapper reference; dropping it releases.
-pub struct Owned(pub NonNull<FastWrapper>);
+pub struct Owned<const GIL: bool = false>(pub NonNull<FastWrapper<GIL>>);
 
-impl Drop for Owned {
+impl<const GIL: bool> Drop for Owned<GIL> {
     fn drop(&mut self) {
         // SAFETY: we own one reference.
         unsafe { release(self.0) }
@@ -126,12 +141,12 @@ impl Drop for Owned {
 }
 
 /// Make-return: the canonical wrapper of `handle`'s object; `handle` is handed over.
-pub fn lookup(handle: ObjectRef<Fast>) -> Owned {
+pub fn lookup<const GIL: bool>(handle: ObjectRef<Fast<GIL>>) -> Owned<GIL> {
     Owned(handle.lookup(&FastFactory).unwrap().0)
 }
 
 /// The canonical wrapper of `handle`'s object, the handle only borrowed.
-pub fn lookup_borrowed(handle: &ObjectRef<Fast>) -> Owned {
+pub fn lookup_borrowed<const GIL: bool>(handle: &ObjectRef<Fast<GIL>>) -> Owned<GIL> {
     Owned(handle.lookup(&FastFactory).unwrap().0)
 }
 
@@ -140,16 +155,21 @@ pub fn object() -> ObjectRef<Fast> {
     ObjectArc::new(0u64, Fast).erase()
 }
 
+/// A new native object of the GIL-mode frontend `Fast<true>`.
+pub fn object_gil() -> ObjectRef<Fast<true>> {
+    ObjectArc::new(0u64, Fast::<true>).erase()
+}
+
 /// A wrapper whose count reached zero but whose dealloc did not run yet (CPython 3.14's trashcan
 /// parks it); dropping the token runs the dealloc, late.
-pub struct Parked(NonNull<FastWrapper>);
+pub struct Parked<const GIL: bool = false>(NonNull<FastWrapper<GIL>>);
 
 /// Drops `w`'s last reference without running its dealloc (see [`Parked`]).
 ///
 /// # Panics
 ///
 /// If `w` was not the last reference.
-pub fn park(w: Owned) -> Parked {
+pub fn park<const GIL: bool>(w: Owned<GIL>) -> Parked<GIL> {
     let w = core::mem::ManuallyDrop::new(w);
     // SAFETY: we own a reference, so the box is live.
     let wr = unsafe { w.0.as_ref() };
@@ -163,22 +183,9 @@ pub fn park(w: Owned) -> Parked {
     Parked(w.0)
 }
 
-impl Drop for Parked {
+impl<const GIL: bool> Drop for Parked<GIL> {
     fn drop(&mut self) {
-        let w = self.0;
-        // SAFETY: as `release` once the count reached zero; the box is live until freed here.
-        let wr = unsafe { w.as_ref() };
-        // SAFETY: the count reached zero (in `park`); this is the only dealloc.
-        match unsafe { crate::dealloc(&Fast, w, &wr.slot, Caching::Cache) } {
-            Dealloc::Cached(baton) => match baton.settle() {
-                Settled::Cached => {}
-                // SAFETY: reclaim deferred to us; we own the block.
-                Settled::FreeWrapper => drop(unsafe { Box::from_raw(w.as_ptr()) }),
-            },
-            Dealloc::Detached | Dealloc::NotCanonical => {
-                // SAFETY: not cached: we own the block.
-                drop(unsafe { Box::from_raw(w.as_ptr()) })
-            }
-        }
+        // SAFETY: the count reached zero in `park`; this is the only dealloc.
+        unsafe { dealloc_and_free(self.0) }
     }
 }

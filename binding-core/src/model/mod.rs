@@ -10,10 +10,14 @@
 //!   access checks their state, so use after free, double free and leaks are reported instead of
 //!   corrupting memory. [`Model::assert_quiescent`] checks S2 at the end of a test.
 //! * An attach / shutdown protocol for reclaims on foreign threads (lesson 5).
+//! * GIL mode (`GIL = true`): the frontend declares [`Frontend::SERIALIZED`] and holds a global
+//!   lock where a GIL build of CPython holds the GIL (see the `gil` module), so the suites check
+//!   the kernel's plain-store transitions under the schedules a GIL allows, and only those.
 //!
 //! Violations panic with a message naming the property, so loom and shuttle report the schedule.
 
 mod factory;
+mod gil;
 mod heap;
 mod wrapper;
 
@@ -36,17 +40,17 @@ pub use wrapper::{ModelWrapper, Parked, WrapperRef};
 
 /// The native payload used by the suites: an id and an optional reference to another object.
 #[derive(Debug)]
-pub struct Payload<const FLAW: u8 = 0> {
+pub struct Payload<const FLAW: u8 = 0, const GIL: bool = false> {
     /// A label for assertions.
     pub id: u32,
     /// A native reference to another object ("one object references the other").
-    pub child: Option<ObjectRef<ModelFrontend<FLAW>>>,
+    pub child: Option<ObjectRef<ModelFrontend<FLAW, GIL>>>,
     /// Cleared by the first drop: a second drop of the same value (a resurrected object) is
     /// reported instead of passing silently.
     live: AtomicBool,
 }
 
-impl<const FLAW: u8> Payload<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Payload<FLAW, GIL> {
     /// Whether the value was not dropped yet (a resurrected object reads `false`).
     pub fn is_live(&self) -> bool {
         // Relaxed: a diagnostic read by the thread that holds the value.
@@ -54,7 +58,7 @@ impl<const FLAW: u8> Payload<FLAW> {
     }
 }
 
-impl<const FLAW: u8> Drop for Payload<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Drop for Payload<FLAW, GIL> {
     fn drop(&mut self) {
         // Relaxed: the drop is exclusive (`&mut self`); this only detects a second one.
         let first = self.live.swap(false, Ordering::Relaxed);
@@ -68,8 +72,8 @@ impl<const FLAW: u8> Drop for Payload<FLAW> {
 }
 
 /// A native object of the model.
-pub type ModelObject<const FLAW: u8 = 0> =
-    ObjectArc<Payload<FLAW>, ModelFrontend<FLAW>, ModelAlloc<FLAW>>;
+pub type ModelObject<const FLAW: u8 = 0, const GIL: bool = false> =
+    ObjectArc<Payload<FLAW, GIL>, ModelFrontend<FLAW, GIL>, ModelAlloc<FLAW, GIL>>;
 
 /// Counters of what happened (all Relaxed bookkeeping, invisible to loom).
 #[derive(Debug, Default)]
@@ -148,13 +152,15 @@ mod clock {
 }
 
 /// The shared state of one model runtime.
-pub struct Model<const FLAW: u8 = 0> {
+pub struct Model<const FLAW: u8 = 0, const GIL: bool = false> {
     config: Config,
     /// Set when the runtime starts finalising (loom-visible: raced by reclaims).
     shutting_down: AtomicBool,
     /// Threads attached for a reclaim (loom-visible).
     attached: AtomicUsize,
-    wrappers: std::sync::Mutex<Vec<NonNull<ModelWrapper<FLAW>>>>,
+    /// The global lock of GIL mode (unused otherwise).
+    gil: gil::Gil,
+    wrappers: std::sync::Mutex<Vec<NonNull<ModelWrapper<FLAW, GIL>>>>,
     natives: heap::NativeHeap,
     /// What happened.
     pub stats: Stats,
@@ -163,42 +169,45 @@ pub struct Model<const FLAW: u8 = 0> {
 
 // SAFETY: the raw pointers are quarantined blocks owned by the model and only accessed through
 // atomics; the registry is behind a mutex.
-unsafe impl<const FLAW: u8> Send for Model<FLAW> {}
+unsafe impl<const FLAW: u8, const GIL: bool> Send for Model<FLAW, GIL> {}
 // SAFETY: as above.
-unsafe impl<const FLAW: u8> Sync for Model<FLAW> {}
+unsafe impl<const FLAW: u8, const GIL: bool> Sync for Model<FLAW, GIL> {}
 
 /// The frontend handle: a shared pointer to the model. `FLAW` selects a broken kernel variant
-/// (`binding_core::flaw::Flaw as u8`, teeth feature), `0` is the correct kernel.
-pub struct ModelFrontend<const FLAW: u8 = 0>(Arc<Model<FLAW>>);
+/// (`binding_core::flaw::Flaw as u8`, teeth feature), `0` is the correct kernel; `GIL` selects
+/// GIL mode (a serialized frontend holding a global lock).
+pub struct ModelFrontend<const FLAW: u8 = 0, const GIL: bool = false>(Arc<Model<FLAW, GIL>>);
 
-impl<const FLAW: u8> Clone for ModelFrontend<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Clone for ModelFrontend<FLAW, GIL> {
     fn clone(&self) -> Self {
         Self(Arc::clone(&self.0))
     }
 }
 
-impl<const FLAW: u8> core::fmt::Debug for ModelFrontend<FLAW> {
+impl<const FLAW: u8, const GIL: bool> core::fmt::Debug for ModelFrontend<FLAW, GIL> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ModelFrontend")
             .field("flaw", &FLAW)
+            .field("gil", &GIL)
             .finish()
     }
 }
 
-impl<const FLAW: u8> core::ops::Deref for ModelFrontend<FLAW> {
-    type Target = Model<FLAW>;
-    fn deref(&self) -> &Model<FLAW> {
+impl<const FLAW: u8, const GIL: bool> core::ops::Deref for ModelFrontend<FLAW, GIL> {
+    type Target = Model<FLAW, GIL>;
+    fn deref(&self) -> &Model<FLAW, GIL> {
         &self.0
     }
 }
 
-impl<const FLAW: u8> ModelFrontend<FLAW> {
+impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     /// A fresh runtime.
     pub fn new(config: Config) -> Self {
         Self(Arc::new(Model {
             config,
             shutting_down: AtomicBool::new(false),
             attached: AtomicUsize::new(0),
+            gil: gil::Gil::default(),
             wrappers: std::sync::Mutex::new(Vec::new()),
             natives: heap::NativeHeap::default(),
             stats: Stats::default(),
@@ -207,7 +216,7 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     }
 
     /// A native object allocated on the model's shadow heap.
-    pub fn object(&self, id: u32, child: Option<ObjectRef<Self>>) -> ModelObject<FLAW> {
+    pub fn object(&self, id: u32, child: Option<ObjectRef<Self>>) -> ModelObject<FLAW, GIL> {
         ObjectArc::new_in(
             Payload {
                 id,
@@ -221,7 +230,7 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
 
     /// The lookup a frontend runs when native code returns `handle`: the canonical wrapper, with
     /// one reference for the caller. Checks S3 on the result.
-    pub fn lookup(&self, handle: ObjectRef<Self>) -> WrapperRef<FLAW> {
+    pub fn lookup(&self, handle: ObjectRef<Self>) -> WrapperRef<FLAW, GIL> {
         self.lookup_with(handle, &ModelFactory::new(self.clone()))
             .unwrap_or_else(|e| panic!("unexpected {e}"))
     }
@@ -230,10 +239,12 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     pub fn lookup_with(
         &self,
         handle: ObjectRef<Self>,
-        factory: &ModelFactory<FLAW>,
-    ) -> Result<WrapperRef<FLAW>, FreshFailed> {
+        factory: &ModelFactory<FLAW, GIL>,
+    ) -> Result<WrapperRef<FLAW, GIL>, FreshFailed> {
         let header = handle.as_ptr();
+        let gil = self.gil();
         let (w, found) = handle.lookup(factory)?;
+        drop(gil);
         if found == crate::Found::Hit {
             self.stats.hits.fetch_add(1, Relaxed);
         }
@@ -266,7 +277,37 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
         }
     }
 
-    fn register_wrapper(&self, w: NonNull<ModelWrapper<FLAW>>) {
+    /// In GIL mode, takes the global lock (re-entrantly) for a kernel operation; `None`
+    /// otherwise, and for the broken frontend that declares GIL mode without holding a lock.
+    pub(crate) fn gil(&self) -> Option<gil::GilGuard<'_>> {
+        self.holds_gil().then(|| self.gil.enter())
+    }
+
+    /// Whether this runtime's threads hold a global lock (GIL mode, unless broken).
+    fn holds_gil(&self) -> bool {
+        #[cfg(feature = "teeth")]
+        let lockless = FLAW == crate::flaw::Flaw::SerializedWithoutGil as u8;
+        #[cfg(not(feature = "teeth"))]
+        let lockless = false;
+        GIL && !lockless
+    }
+
+    /// Runs `f` holding the global lock in GIL mode (as the CPython adapter holds the GIL around
+    /// every kernel call but reclaim); runs it directly otherwise. For tests that call kernel
+    /// operations (detach, slot moves) themselves.
+    pub fn with_gil<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _gil = self.gil();
+        f()
+    }
+
+    /// Lets the global lock go for a moment if this thread holds it (GIL mode).
+    pub(crate) fn let_gil_go(&self) {
+        if GIL {
+            self.gil.let_go();
+        }
+    }
+
+    fn register_wrapper(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
         self.wrappers.lock().unwrap().push(w);
         self.stats.wrapper_blocks.fetch_add(1, Relaxed);
     }
@@ -345,7 +386,7 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     }
 }
 
-impl<const FLAW: u8> Drop for Model<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Drop for Model<FLAW, GIL> {
     fn drop(&mut self) {
         for w in self.wrappers.get_mut().unwrap().drain(..) {
             // SAFETY: every registered block came from `Box::into_raw` and is dropped once, here.
@@ -356,35 +397,42 @@ impl<const FLAW: u8> Drop for Model<FLAW> {
 
 /// Proof of attachment: dropping it detaches.
 #[derive(Debug)]
-pub struct Attached<const FLAW: u8>(ModelFrontend<FLAW>);
+pub struct Attached<const FLAW: u8, const GIL: bool = false> {
+    frontend: ModelFrontend<FLAW, GIL>,
+    /// GIL mode: whether attaching took the global lock (`PyGILState_Ensure`).
+    took_gil: bool,
+}
 
-impl<const FLAW: u8> Drop for Attached<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Drop for Attached<FLAW, GIL> {
     fn drop(&mut self) {
+        self.frontend.gil.exit(self.took_gil);
         // SeqCst: pairs with `shutdown`'s wait.
-        self.0.attached.fetch_sub(1, Ordering::SeqCst);
+        self.frontend.attached.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 // SAFETY: try_incref refuses at zero; attach fails after shutdown began (Dekker with `shutdown`).
-unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
-    type Wrapper = ModelWrapper<FLAW>;
-    type Attachment = Attached<FLAW>;
+unsafe impl<const FLAW: u8, const GIL: bool> Frontend for ModelFrontend<FLAW, GIL> {
+    type Wrapper = ModelWrapper<FLAW, GIL>;
+    type Attachment = Attached<FLAW, GIL>;
+
+    const SERIALIZED: bool = GIL;
 
     #[cfg(feature = "teeth")]
     const FLAW: crate::flaw::Flaw = crate::flaw::Flaw::from_u8(FLAW);
 
-    unsafe fn try_incref(&self, w: NonNull<ModelWrapper<FLAW>>) -> bool {
+    unsafe fn try_incref(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) -> bool {
         // SAFETY: quarantined blocks are never really freed while the model lives.
         let w = unsafe { w.as_ref() };
         w.try_incref()
     }
 
-    unsafe fn enable_try_incref(&self, w: NonNull<ModelWrapper<FLAW>>) {
+    unsafe fn enable_try_incref(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
         // SAFETY: as above.
         unsafe { w.as_ref() }.enable_try_incref();
     }
 
-    unsafe fn untrack(&self, w: NonNull<ModelWrapper<FLAW>>) {
+    unsafe fn untrack(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
         // SAFETY: as above.
         unsafe { w.as_ref() }.untrack();
     }
@@ -392,9 +440,20 @@ unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
     fn backoff(&self, spins: u32) {
         self.stop_the_world_check();
         self.check_spins(spins, "an operation");
+        // GIL mode: the adapter's back-off detaches the thread state, letting the GIL go.
+        self.let_gil_go();
         #[cfg(not(any(loom, feature = "shuttle")))]
         if spins > self.config.yield_after {
             std::thread::yield_now();
+        }
+    }
+
+    #[cfg(any(loom, feature = "shuttle"))]
+    fn sleep_unlocked(&self, sleep: &dyn Fn()) {
+        if GIL {
+            self.gil.without(sleep);
+        } else {
+            sleep();
         }
     }
 
@@ -416,7 +475,7 @@ unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
         }
     }
 
-    unsafe fn replaced(&self, old: NonNull<ModelWrapper<FLAW>>) {
+    unsafe fn replaced(&self, old: NonNull<ModelWrapper<FLAW, GIL>>) {
         // SAFETY: quarantined blocks are never freed before the model.
         let old = unsafe { old.as_ref() };
         assert_eq!(
@@ -433,19 +492,30 @@ unsafe impl<const FLAW: u8> Frontend for ModelFrontend<FLAW> {
         !self.shutting_down.load(Ordering::Relaxed)
     }
 
-    fn attach(&self) -> Option<Attached<FLAW>> {
+    fn attach(&self) -> Option<Attached<FLAW, GIL>> {
         // SeqCst: Dekker pair with `shutdown` (count then flag).
         self.attached.fetch_add(1, Ordering::SeqCst);
         // SeqCst fence: the other half of the Dekker pair in `shutdown`.
         fence(Ordering::SeqCst);
-        let guard = Attached(self.clone());
+        let mut guard = Attached {
+            frontend: self.clone(),
+            took_gil: false,
+        };
         if self.shutting_down.load(Ordering::SeqCst) {
             return None;
+        }
+        if self.holds_gil() {
+            // Held for the attachment's life: `PyGILState_Ensure`.
+            guard.took_gil = self.gil.enter_detached();
         }
         Some(guard)
     }
 
-    unsafe fn free_cached(&self, w: NonNull<ModelWrapper<FLAW>>, _attached: &Attached<FLAW>) {
+    unsafe fn free_cached(
+        &self,
+        w: NonNull<ModelWrapper<FLAW, GIL>>,
+        _attached: &Attached<FLAW, GIL>,
+    ) {
         // SAFETY: quarantined.
         unsafe { w.as_ref() }.free_cached();
         self.stats.wrappers_freed.fetch_add(1, Relaxed);

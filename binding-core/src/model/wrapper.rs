@@ -23,7 +23,7 @@ pub(crate) fn thread_key() -> u64 {
 
 /// A wrapper block of the model runtime (8-aligned, like a `PyObject`).
 #[repr(C, align(8))]
-pub struct ModelWrapper<const FLAW: u8> {
+pub struct ModelWrapper<const FLAW: u8, const GIL: bool = false> {
     id: u64,
     /// Shadow-heap state (bookkeeping, invisible to loom): LIVE, CACHED or FREED.
     life: AtomicU8,
@@ -43,11 +43,15 @@ pub struct ModelWrapper<const FLAW: u8> {
     /// loom reports a data race if the settle does not publish them (Release) or the reclaimer's
     /// free does not see them.
     teardown: UnsafeCell<u64>,
-    slot: HandleSlot<ModelFrontend<FLAW>>,
+    slot: HandleSlot<ModelFrontend<FLAW, GIL>>,
 }
 
-impl<const FLAW: u8> ModelWrapper<FLAW> {
-    pub(crate) fn new(id: u64, cacheable: bool, slot: HandleSlot<ModelFrontend<FLAW>>) -> Self {
+impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
+    pub(crate) fn new(
+        id: u64,
+        cacheable: bool,
+        slot: HandleSlot<ModelFrontend<FLAW, GIL>>,
+    ) -> Self {
         Self {
             id,
             life: AtomicU8::new(LIVE),
@@ -68,7 +72,7 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
     }
 
     /// The wrapper's handle slot.
-    pub fn slot(&self) -> &HandleSlot<ModelFrontend<FLAW>> {
+    pub fn slot(&self) -> &HandleSlot<ModelFrontend<FLAW, GIL>> {
         &self.slot
     }
 
@@ -171,7 +175,7 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
     }
 
     /// Re-initialises a cached block in place (the model's `PyObject_Init`).
-    pub(crate) fn reinit(&self, handle: crate::ObjectRef<ModelFrontend<FLAW>>) {
+    pub(crate) fn reinit(&self, handle: crate::ObjectRef<ModelFrontend<FLAW, GIL>>) {
         let life = self.life.load(Relaxed);
         assert!(
             life == CACHED,
@@ -240,16 +244,18 @@ impl<const FLAW: u8> ModelWrapper<FLAW> {
     }
 }
 
-impl<const FLAW: u8> ModelFrontend<FLAW> {
+impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     /// `Py_DECREF`: drops one reference; at zero runs the wrapper's dealloc and free.
     ///
     /// # Safety
     ///
     /// The caller owns a reference to `w` and gives it up.
-    pub(crate) unsafe fn release(&self, w: NonNull<ModelWrapper<FLAW>>) {
+    pub(crate) unsafe fn release(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
         // SAFETY: quarantined blocks live as long as the model.
         let wr = unsafe { w.as_ref() };
         wr.assert_live("decref");
+        // GIL mode: `Py_DECREF` and the dealloc it runs hold the GIL.
+        let _gil = self.gil();
         // Release: our uses of the wrapper happen before its dealloc.
         let old = self.refcnt_sub(wr);
         assert!(old > 0, "S1 violated: decref of dead wrapper #{}", wr.id);
@@ -269,7 +275,7 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     /// # Safety
     ///
     /// `w`'s count reached zero on this thread and its dealloc has not run.
-    unsafe fn run_dealloc(&self, w: NonNull<ModelWrapper<FLAW>>) {
+    unsafe fn run_dealloc(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
         // SAFETY: quarantined blocks live as long as the model.
         let wr = unsafe { w.as_ref() };
         wr.dying_on.store(thread_key(), Relaxed);
@@ -279,8 +285,15 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
             Caching::Forget
         };
         // tp_dealloc: the binding transition first.
-        // SAFETY: the count reached zero on this thread; this is the wrapper's only dealloc.
-        let outcome = unsafe { crate::dealloc(self, w, &wr.slot, caching) };
+        let outcome = {
+            let _gil = self.gil();
+            // SAFETY: the count reached zero on this thread; this is the wrapper's only dealloc.
+            unsafe { crate::dealloc(self, w, &wr.slot, caching) }
+        };
+        // GIL mode: the native reference's drop in the dealloc may run code that lets the GIL
+        // go before the free.
+        self.let_gil_go();
+        let _gil = self.gil();
         // tp_free: settle or free. Every write to the wrapper's memory happens before the settle:
         // once the word says Inactive, a reviver or reclaimer on another thread owns the block.
         wr.dying_on.store(0, Relaxed);
@@ -303,25 +316,28 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
         }
     }
 
-    fn refcnt_sub(&self, w: &ModelWrapper<FLAW>) -> usize {
+    fn refcnt_sub(&self, w: &ModelWrapper<FLAW, GIL>) -> usize {
         // Release: as `release`.
         w.refcnt.fetch_sub(1, Ordering::Release)
     }
 }
 
 /// An owned frontend reference to a model wrapper (`Py<...>`); dropping it decrefs.
-pub struct WrapperRef<const FLAW: u8> {
-    frontend: ModelFrontend<FLAW>,
-    ptr: NonNull<ModelWrapper<FLAW>>,
+pub struct WrapperRef<const FLAW: u8, const GIL: bool = false> {
+    frontend: ModelFrontend<FLAW, GIL>,
+    ptr: NonNull<ModelWrapper<FLAW, GIL>>,
 }
 
 // SAFETY: the wrapper's shared state is atomics and its block outlives the model handle we hold.
-unsafe impl<const FLAW: u8> Send for WrapperRef<FLAW> {}
+unsafe impl<const FLAW: u8, const GIL: bool> Send for WrapperRef<FLAW, GIL> {}
 // SAFETY: as above.
-unsafe impl<const FLAW: u8> Sync for WrapperRef<FLAW> {}
+unsafe impl<const FLAW: u8, const GIL: bool> Sync for WrapperRef<FLAW, GIL> {}
 
-impl<const FLAW: u8> WrapperRef<FLAW> {
-    pub(crate) fn adopt(frontend: ModelFrontend<FLAW>, ptr: NonNull<ModelWrapper<FLAW>>) -> Self {
+impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
+    pub(crate) fn adopt(
+        frontend: ModelFrontend<FLAW, GIL>,
+        ptr: NonNull<ModelWrapper<FLAW, GIL>>,
+    ) -> Self {
         Self { frontend, ptr }
     }
 
@@ -331,10 +347,15 @@ impl<const FLAW: u8> WrapperRef<FLAW> {
     ///
     /// The caller owns one reference to `ptr`, a wrapper of `frontend`, and gives it up.
     pub unsafe fn from_raw(
-        frontend: ModelFrontend<FLAW>,
-        ptr: NonNull<ModelWrapper<FLAW>>,
+        frontend: ModelFrontend<FLAW, GIL>,
+        ptr: NonNull<ModelWrapper<FLAW, GIL>>,
     ) -> Self {
         Self { frontend, ptr }
+    }
+
+    /// [`ModelFrontend::with_gil`] of this wrapper's runtime.
+    pub fn with_gil<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.frontend.with_gil(f)
     }
 
     /// The wrapper's address (what Python's `id()` returns).
@@ -343,26 +364,27 @@ impl<const FLAW: u8> WrapperRef<FLAW> {
     }
 
     /// The wrapper block.
-    pub fn wrapper(&self) -> &ModelWrapper<FLAW> {
+    pub fn wrapper(&self) -> &ModelWrapper<FLAW, GIL> {
         // SAFETY: we own a reference, so the block is live (and quarantined in any case).
         unsafe { self.ptr.as_ref() }
     }
 
     /// A raw pointer to the wrapper.
-    pub fn as_ptr(&self) -> NonNull<ModelWrapper<FLAW>> {
+    pub fn as_ptr(&self) -> NonNull<ModelWrapper<FLAW, GIL>> {
         self.ptr
     }
 
     /// A new strong native reference to the wrapped object, if the wrapper holds one.
-    pub fn handle(&self) -> Option<crate::ObjectRef<ModelFrontend<FLAW>>> {
+    pub fn handle(&self) -> Option<crate::ObjectRef<ModelFrontend<FLAW, GIL>>> {
         // SAFETY: tests serialise moves of one wrapper with reads of it.
         unsafe { self.wrapper().slot.clone_handle() }
     }
 
     /// A move (`x._move()`): a new wrapper takes over the native reference (and the binding, if
     /// this one is canonical); this one is left without a handle.
-    pub fn take_over(&self) -> Option<WrapperRef<FLAW>> {
+    pub fn take_over(&self) -> Option<WrapperRef<FLAW, GIL>> {
         let to = self.frontend.new_unbound_wrapper(true);
+        let _gil = self.frontend.gil();
         // SAFETY: both wrappers are live and owned; nobody else moves `self` concurrently.
         let moved = unsafe {
             crate::move_binding(
@@ -377,25 +399,28 @@ impl<const FLAW: u8> WrapperRef<FLAW> {
     }
 }
 
-impl<const FLAW: u8> WrapperRef<FLAW> {
+impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
     /// Drops this reference as CPython 3.14's trashcan does on a deep C stack: if it was the
     /// last one, the wrapper's dealloc does not run now but is parked (GC-untracked, count zero,
     /// the binding word untouched) until the returned token runs or drops it, on this thread.
-    pub fn drop_parked(self) -> Option<Parked<FLAW>> {
+    pub fn drop_parked(self) -> Option<Parked<FLAW, GIL>> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: we own the reference; `this` is never dropped, so it is given up exactly once.
         let frontend = unsafe { core::ptr::read(&this.frontend) };
         let wr = this.wrapper();
         wr.assert_live("decref");
-        let old = frontend.refcnt_sub(wr);
-        assert!(old > 0, "S1 violated: decref of dead wrapper #{}", wr.id);
-        if old != 1 {
-            return None;
+        {
+            let _gil = frontend.gil();
+            let old = frontend.refcnt_sub(wr);
+            assert!(old > 0, "S1 violated: decref of dead wrapper #{}", wr.id);
+            if old != 1 {
+                return None;
+            }
+            // Acquire: as `release`.
+            wr.refcnt.load(Ordering::Acquire);
+            // CPython's deposit untracks the object (`_PyTrash_thread_deposit_object`).
+            wr.untrack();
         }
-        // Acquire: as `release`.
-        wr.refcnt.load(Ordering::Acquire);
-        // CPython's deposit untracks the object (`_PyTrash_thread_deposit_object`).
-        wr.untrack();
         Some(Parked {
             frontend,
             ptr: this.ptr,
@@ -406,19 +431,19 @@ impl<const FLAW: u8> WrapperRef<FLAW> {
 /// A wrapper whose count reached zero but whose dealloc is parked (see
 /// [`WrapperRef::drop_parked`]); dropping it runs the dealloc and free, as CPython's drain of the
 /// thread's delete-later list does when the stack unwinds.
-pub struct Parked<const FLAW: u8> {
-    frontend: ModelFrontend<FLAW>,
-    ptr: NonNull<ModelWrapper<FLAW>>,
+pub struct Parked<const FLAW: u8, const GIL: bool = false> {
+    frontend: ModelFrontend<FLAW, GIL>,
+    ptr: NonNull<ModelWrapper<FLAW, GIL>>,
 }
 
-impl<const FLAW: u8> Parked<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Parked<FLAW, GIL> {
     /// The parked wrapper's address.
     pub fn addr(&self) -> usize {
         self.ptr.as_ptr().addr()
     }
 }
 
-impl<const FLAW: u8> Drop for Parked<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Drop for Parked<FLAW, GIL> {
     fn drop(&mut self) {
         // SAFETY: the count reached zero on this thread (parking threads never hand the token
         // on: it is not `Send`) and the dealloc has not run.
@@ -426,21 +451,21 @@ impl<const FLAW: u8> Drop for Parked<FLAW> {
     }
 }
 
-impl<const FLAW: u8> Clone for WrapperRef<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Clone for WrapperRef<FLAW, GIL> {
     fn clone(&self) -> Self {
         self.wrapper().incref();
         Self::adopt(self.frontend.clone(), self.ptr)
     }
 }
 
-impl<const FLAW: u8> Drop for WrapperRef<FLAW> {
+impl<const FLAW: u8, const GIL: bool> Drop for WrapperRef<FLAW, GIL> {
     fn drop(&mut self) {
         // SAFETY: we own one reference and give it up.
         unsafe { self.frontend.release(self.ptr) }
     }
 }
 
-impl<const FLAW: u8> core::fmt::Debug for WrapperRef<FLAW> {
+impl<const FLAW: u8, const GIL: bool> core::fmt::Debug for WrapperRef<FLAW, GIL> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WrapperRef")
             .field("id", &self.wrapper().id)
@@ -449,9 +474,9 @@ impl<const FLAW: u8> core::fmt::Debug for WrapperRef<FLAW> {
     }
 }
 
-impl<const FLAW: u8> ModelFrontend<FLAW> {
+impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     /// A new wrapper block without a handle (a move target or a constructor's wrapper).
-    pub fn new_unbound_wrapper(&self, cacheable: bool) -> WrapperRef<FLAW> {
+    pub fn new_unbound_wrapper(&self, cacheable: bool) -> WrapperRef<FLAW, GIL> {
         let block = std::boxed::Box::new(ModelWrapper::new(
             self.fresh_id(),
             cacheable,
@@ -463,9 +488,14 @@ impl<const FLAW: u8> ModelFrontend<FLAW> {
     }
 
     /// Construct: a new wrapper bound to `handle` from the start (Python's `Inner(...)`).
-    pub fn construct(&self, handle: crate::ObjectRef<Self>, cacheable: bool) -> WrapperRef<FLAW> {
+    pub fn construct(
+        &self,
+        handle: crate::ObjectRef<Self>,
+        cacheable: bool,
+    ) -> WrapperRef<FLAW, GIL> {
         let w = self.new_unbound_wrapper(cacheable);
         let header = handle.as_ptr();
+        let _gil = self.gil();
         drop(w.wrapper().slot.put(handle));
         // SAFETY: `w` is live, owned, and its slot holds this object.
         let _ = unsafe { header.as_ref().bind(w.ptr) };

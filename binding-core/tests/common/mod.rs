@@ -22,7 +22,7 @@ pub type Scenario = (&'static str, fn());
 
 /// A runtime with a small spin bound: under a model checker every wait yields to the thread it
 /// waits on, so a correct kernel never spins long.
-pub fn runtime<const FLAW: u8>() -> ModelFrontend<FLAW> {
+pub fn runtime<const FLAW: u8, const GIL: bool>() -> ModelFrontend<FLAW, GIL> {
     // On real threads the awaited thread may be descheduled for a while: the spin bound is only
     // meaningful under a checker's fair waiting.
     let default = if cfg!(any(loom, feature = "shuttle")) {
@@ -42,7 +42,9 @@ pub fn runtime<const FLAW: u8>() -> ModelFrontend<FLAW> {
 /// waiter is legitimately overtaken by every other actor's lock and unlock (the word's spin-lock
 /// is not fair), so the bound scales with the actors; a real livelock is still reported by the
 /// checker (deadlock or step limit).
-pub fn runtime_with_spins<const FLAW: u8>(max_spins: u32) -> ModelFrontend<FLAW> {
+pub fn runtime_with_spins<const FLAW: u8, const GIL: bool>(
+    max_spins: u32,
+) -> ModelFrontend<FLAW, GIL> {
     ModelFrontend::new(Config {
         max_spins,
         yield_after: 4,
@@ -50,15 +52,15 @@ pub fn runtime_with_spins<const FLAW: u8>(max_spins: u32) -> ModelFrontend<FLAW>
     })
 }
 
-type Rt<const F: u8> = ModelFrontend<F>;
-type Obj<const F: u8> = ObjectRef<ModelFrontend<F>>;
+type Rt<const F: u8, const G: bool> = ModelFrontend<F, G>;
+type Obj<const F: u8, const G: bool> = ObjectRef<ModelFrontend<F, G>>;
 
-fn object<const F: u8>(rt: &Rt<F>) -> Obj<F> {
+fn object<const F: u8, const G: bool>(rt: &Rt<F, G>) -> Obj<F, G> {
     rt.object(1, None).erase()
 }
 
 /// An object whose wrapper died and is cached (Inactive).
-fn cached_object<const F: u8>(rt: &Rt<F>) -> (Obj<F>, usize) {
+fn cached_object<const F: u8, const G: bool>(rt: &Rt<F, G>) -> (Obj<F, G>, usize) {
     let obj = object(rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
@@ -66,14 +68,19 @@ fn cached_object<const F: u8>(rt: &Rt<F>) -> (Obj<F>, usize) {
     (obj, addr)
 }
 
-fn finish<const F: u8>(rt: Rt<F>) {
+fn finish<const F: u8, const G: bool>(rt: Rt<F, G>) {
     rt.assert_quiescent();
 }
 
 /// S5: a re-fetch while the object lives has the first wrapper's address, unless a lookup
 /// replaced a dying wrapper whose dealloc did not come in time (the model asserts, at the
 /// replacement, that the replaced wrapper was dead, S4).
-fn assert_stable<const F: u8>(rt: &Rt<F>, found: usize, first: usize, what: &str) {
+fn assert_stable<const F: u8, const G: bool>(
+    rt: &Rt<F, G>,
+    found: usize,
+    first: usize,
+    what: &str,
+) {
     assert!(
         found == first || rt.stats.replaced.load(Relaxed) > 0,
         "S5 violated: {what}"
@@ -81,7 +88,7 @@ fn assert_stable<const F: u8>(rt: &Rt<F>, found: usize, first: usize, what: &str
 }
 
 /// S4 for two wrappers of one object held at once by different actors (no move between).
-fn assert_one_wrapper<const F: u8>(rt: &Rt<F>, a: usize, b: usize) {
+fn assert_one_wrapper<const F: u8, const G: bool>(rt: &Rt<F, G>, a: usize, b: usize) {
     assert!(
         a == b || rt.stats.replaced.load(Relaxed) > 0,
         "S4 violated: two wrappers for one object"
@@ -91,10 +98,10 @@ fn assert_one_wrapper<const F: u8>(rt: &Rt<F>, a: usize, b: usize) {
 // ---------------------------------------------------------------- two-actor cells
 
 /// lookup × lookup: two first lookups of a fresh object converge on one wrapper (S4).
-pub fn lookup_lookup<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn lookup_lookup<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
-    let spawn_lookup = |o: Obj<F>, rt: Rt<F>| thread::spawn(move || rt.lookup(o));
+    let spawn_lookup = |o: Obj<F, G>, rt: Rt<F, G>| thread::spawn(move || rt.lookup(o));
     let a = spawn_lookup(obj.clone(), rt.clone());
     let b = spawn_lookup(obj.clone(), rt.clone());
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
@@ -109,8 +116,8 @@ pub fn lookup_lookup<const F: u8>() {
 
 /// lookup × dealloc: the live wrapper dies while another thread looks the object up; the lookup
 /// returns the same address (hit before, wait during, revival after) (S4, S5).
-pub fn lookup_dealloc<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn lookup_dealloc<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
@@ -131,8 +138,8 @@ pub fn lookup_dealloc<const F: u8>() {
 
 /// lookup × reclaim: one thread revives a cached wrapper while another drops a native reference;
 /// whoever is last reclaims (possibly re-entrantly inside the wrapper's dealloc).
-pub fn lookup_reclaim<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn lookup_reclaim<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let (obj, addr) = cached_object(&rt);
     let other = obj.clone();
     let dropper = thread::spawn(move || drop(other));
@@ -148,8 +155,8 @@ pub fn lookup_reclaim<const F: u8>() {
 
 /// lookup × move: a lookup races `x._move()`; whatever it returns has this object's handle (S3)
 /// and afterwards the binding belongs to the move target.
-pub fn lookup_move<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn lookup_move<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let mover = thread::spawn(move || {
@@ -172,14 +179,16 @@ pub fn lookup_move<const F: u8>() {
 }
 
 /// lookup × detach: a lookup races an eager detach (before a handle is moved out).
-pub fn lookup_detach<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn lookup_detach<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let detacher = thread::spawn(move || {
         let handle = x.handle().expect("x holds a handle");
-        let _ = handle.header().detach(x.as_ptr());
-        let taken = x.wrapper().slot().take();
+        let taken = x.with_gil(|| {
+            let _ = handle.header().detach(x.as_ptr());
+            x.wrapper().slot().take()
+        });
         drop((x, handle));
         taken
     });
@@ -192,8 +201,8 @@ pub fn lookup_detach<const F: u8>() {
 }
 
 /// lookup × shutdown: shutdown only changes what reclaim may do.
-pub fn lookup_shutdown<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn lookup_shutdown<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let (obj, addr) = cached_object(&rt);
     let rt2 = rt.clone();
     let stopper = thread::spawn(move || rt2.shutdown());
@@ -210,8 +219,8 @@ pub fn lookup_shutdown<const F: u8>() {
 /// dealloc × reclaim: the wrapper dies on one thread while another drops the last other native
 /// reference. Both settle orders: the wrapper's free first (reclaim frees the cached wrapper) or
 /// reclaim first (it defers and the free frees both) (S6).
-pub fn dealloc_reclaim<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn dealloc_reclaim<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let a = thread::spawn(move || drop(w));
@@ -224,8 +233,8 @@ pub fn dealloc_reclaim<const F: u8>() {
 
 /// dealloc × move: `x` dies (its last reference dropped on one thread) racing a move of `x`
 /// on another thread that still holds a reference.
-pub fn dealloc_move<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn dealloc_move<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let x2 = x.clone();
@@ -248,14 +257,16 @@ pub fn dealloc_move<const F: u8>() {
 }
 
 /// dealloc × detach: `x` dies racing an eager detach of `x`.
-pub fn dealloc_detach<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn dealloc_detach<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let x2 = x.clone();
     let detacher = thread::spawn(move || {
-        let _ = obj.header().detach(x.as_ptr());
-        let taken = x.wrapper().slot().take();
+        let taken = x.with_gil(|| {
+            let _ = obj.header().detach(x.as_ptr());
+            x.wrapper().slot().take()
+        });
         drop(x);
         (taken, obj)
     });
@@ -268,8 +279,8 @@ pub fn dealloc_detach<const F: u8>() {
 }
 
 /// dealloc × shutdown: a wrapper dies while the runtime starts finalising.
-pub fn dealloc_shutdown<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn dealloc_shutdown<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let w = rt.lookup(object(&rt));
     let a = thread::spawn(move || drop(w));
     let rt2 = rt.clone();
@@ -280,8 +291,8 @@ pub fn dealloc_shutdown<const F: u8>() {
 }
 
 /// reclaim × move: the last other native reference is dropped while `x` moves to `y`.
-pub fn reclaim_move<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn reclaim_move<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let mover = thread::spawn(move || {
@@ -296,14 +307,16 @@ pub fn reclaim_move<const F: u8>() {
 }
 
 /// reclaim × detach: the last other native reference is dropped while `x` detaches.
-pub fn reclaim_detach<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn reclaim_detach<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let keep = obj.clone();
     let detacher = thread::spawn(move || {
-        let _ = keep.header().detach(x.as_ptr());
-        let taken = x.wrapper().slot().take();
+        let taken = x.with_gil(|| {
+            let _ = keep.header().detach(x.as_ptr());
+            x.wrapper().slot().take()
+        });
         drop((x, keep, taken));
     });
     let dropper = thread::spawn(move || drop(obj));
@@ -314,8 +327,8 @@ pub fn reclaim_detach<const F: u8>() {
 
 /// reclaim × shutdown: a reclaim on a foreign thread races the runtime's shutdown: it either
 /// frees the cached wrapper (attached before) or leaks it on purpose (after), never both.
-pub fn reclaim_shutdown<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn reclaim_shutdown<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let (obj, _) = cached_object(&rt);
     let dropper = thread::spawn(move || drop(obj));
     let rt2 = rt.clone();
@@ -326,8 +339,8 @@ pub fn reclaim_shutdown<const F: u8>() {
 }
 
 /// move × detach: `x → y` races a detach of `x`; exactly one wins, the word stays consistent.
-pub fn move_detach<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn move_detach<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let xp = SendPtr(x.as_ptr());
@@ -336,10 +349,10 @@ pub fn move_detach<const F: u8>() {
         drop(x);
         y
     });
-    let o2 = obj.clone();
+    let (o2, rt2) = (obj.clone(), rt.clone());
     let detacher = thread::spawn(move || {
         let xp = xp;
-        o2.header().detach(xp.0) == binding_core::Rebound::Done
+        rt2.with_gil(|| o2.header().detach(xp.0)) == binding_core::Rebound::Done
     });
     let y = mover.join().unwrap();
     let detached = detacher.join().unwrap();
@@ -354,8 +367,8 @@ pub fn move_detach<const F: u8>() {
 }
 
 /// move × shutdown.
-pub fn move_shutdown<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn move_shutdown<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let mover = thread::spawn(move || {
@@ -371,12 +384,12 @@ pub fn move_shutdown<const F: u8>() {
 }
 
 /// detach × shutdown.
-pub fn detach_shutdown<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn detach_shutdown<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let detacher = thread::spawn(move || {
-        let _ = obj.header().detach(x.as_ptr());
+        let _ = x.with_gil(|| obj.header().detach(x.as_ptr()));
         drop((x, obj));
     });
     let rt2 = rt.clone();
@@ -389,13 +402,13 @@ pub fn detach_shutdown<const F: u8>() {
 // ---------------------------------------------------------------- three-actor flows
 
 /// Two lookups race one dealloc of the live wrapper: both return the original address.
-pub fn two_lookups_one_dealloc<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn two_lookups_one_dealloc<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
     let dealloc = thread::spawn(move || drop(w));
-    let spawn_lookup = |o: Obj<F>, rt: Rt<F>| thread::spawn(move || rt.lookup(o).addr());
+    let spawn_lookup = |o: Obj<F, G>, rt: Rt<F, G>| thread::spawn(move || rt.lookup(o).addr());
     let a = spawn_lookup(obj.clone(), rt.clone());
     let b = spawn_lookup(obj.clone(), rt.clone());
     dealloc.join().unwrap();
@@ -408,8 +421,8 @@ pub fn two_lookups_one_dealloc<const F: u8>() {
 
 /// A revival races the reclaim of the object: two other threads drop native references while
 /// one revives and drops the wrapper.
-pub fn revive_vs_reclaim<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn revive_vs_reclaim<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let (obj, addr) = cached_object(&rt);
     let (o1, o2) = (obj.clone(), obj.clone());
     let rt2 = rt.clone();
@@ -424,8 +437,8 @@ pub fn revive_vs_reclaim<const F: u8>() {
 
 /// Lesson 3: a wrapper revived (and kept alive) on one thread must be hit by a lookup on
 /// another; without re-arming try-incref after the revival that lookup waits forever.
-pub fn revive_then_hit_elsewhere<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn revive_then_hit_elsewhere<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let (obj, addr) = cached_object(&rt);
     let revived = rt.lookup(obj.clone());
     assert_eq!(revived.addr(), addr, "S5 violated");
@@ -443,8 +456,8 @@ pub fn revive_then_hit_elsewhere<const F: u8>() {
 /// another thread, which keeps it alive while it waits for the lookup. The word reads Active(W)
 /// again (A-B-A): the lookup must retry and hit, not wait for a change that never comes (L1;
 /// found by binding-py's model).
-pub fn missed_lookup_sees_revival<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn missed_lookup_sees_revival<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
@@ -465,8 +478,8 @@ pub fn missed_lookup_sees_revival<const F: u8>() {
 /// (another thread does too). The lookups must not wait for the parked dealloc (L1): one
 /// replaces the dead wrapper (the model asserts it was dead, S4), both then agree on the
 /// replacement, and the late dealloc finds itself not canonical; nothing leaks (S2).
-pub fn parked_dealloc_lookup<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn parked_dealloc_lookup<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let first = w.addr();
@@ -488,16 +501,16 @@ pub fn parked_dealloc_lookup<const F: u8>() {
 }
 
 /// Three first lookups of a fresh object converge on one wrapper.
-pub fn three_first_lookups<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn three_first_lookups<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = object(&rt);
-    let spawn_lookup = |o: Obj<F>, rt: Rt<F>| thread::spawn(move || rt.lookup(o));
+    let spawn_lookup = |o: Obj<F, G>, rt: Rt<F, G>| thread::spawn(move || rt.lookup(o));
     let hs = [
         spawn_lookup(obj.clone(), rt.clone()),
         spawn_lookup(obj.clone(), rt.clone()),
         spawn_lookup(obj.clone(), rt.clone()),
     ];
-    let ws: Vec<WrapperRef<F>> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let ws: Vec<WrapperRef<F, G>> = hs.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(
         ws.iter().all(|w| w.addr() == ws[0].addr()),
         "S4 violated: concurrent first lookups returned different wrappers"
@@ -508,8 +521,8 @@ pub fn three_first_lookups<const F: u8>() {
 
 /// Dealloc on A, last native reference dropped on B, while C looks up a second object that
 /// references the first: the settle baton and a nested reclaim.
-pub fn dealloc_reclaim_nested<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn dealloc_reclaim_nested<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let inner = object(&rt);
     let outer = rt.object(2, Some(inner.clone())).erase();
     let w = rt.lookup(inner.clone());
@@ -533,7 +546,7 @@ pub static SETTLED_BY_FREE: AtomicUsize = AtomicUsize::new(0);
 /// Executions in which reclaim came second and freed the cached wrapper itself.
 pub static SETTLED_BY_RECLAIM: AtomicUsize = AtomicUsize::new(0);
 
-fn record_settle_order<const F: u8>(rt: &Rt<F>) {
+fn record_settle_order<const F: u8, const G: bool>(rt: &Rt<F, G>) {
     // Every freed wrapper is either freed by its own free (reclaim deferred) or by reclaim.
     let deferred = rt.stats.deferred_settles.load(Relaxed);
     if deferred > 0 {
@@ -544,24 +557,24 @@ fn record_settle_order<const F: u8>(rt: &Rt<F>) {
 }
 
 /// The two-actor matrix: every pair of {lookup, dealloc, reclaim, move, detach, shutdown}.
-pub fn cells<const F: u8>() -> Vec<Scenario> {
+pub fn cells<const F: u8, const G: bool>() -> Vec<Scenario> {
     vec![
-        ("lookup_lookup", lookup_lookup::<F>),
-        ("lookup_dealloc", lookup_dealloc::<F>),
-        ("lookup_reclaim", lookup_reclaim::<F>),
-        ("lookup_move", lookup_move::<F>),
-        ("lookup_detach", lookup_detach::<F>),
-        ("lookup_shutdown", lookup_shutdown::<F>),
-        ("dealloc_reclaim", dealloc_reclaim::<F>),
-        ("dealloc_move", dealloc_move::<F>),
-        ("dealloc_detach", dealloc_detach::<F>),
-        ("dealloc_shutdown", dealloc_shutdown::<F>),
-        ("reclaim_move", reclaim_move::<F>),
-        ("reclaim_detach", reclaim_detach::<F>),
-        ("reclaim_shutdown", reclaim_shutdown::<F>),
-        ("move_detach", move_detach::<F>),
-        ("move_shutdown", move_shutdown::<F>),
-        ("detach_shutdown", detach_shutdown::<F>),
+        ("lookup_lookup", lookup_lookup::<F, G>),
+        ("lookup_dealloc", lookup_dealloc::<F, G>),
+        ("lookup_reclaim", lookup_reclaim::<F, G>),
+        ("lookup_move", lookup_move::<F, G>),
+        ("lookup_detach", lookup_detach::<F, G>),
+        ("lookup_shutdown", lookup_shutdown::<F, G>),
+        ("dealloc_reclaim", dealloc_reclaim::<F, G>),
+        ("dealloc_move", dealloc_move::<F, G>),
+        ("dealloc_detach", dealloc_detach::<F, G>),
+        ("dealloc_shutdown", dealloc_shutdown::<F, G>),
+        ("reclaim_move", reclaim_move::<F, G>),
+        ("reclaim_detach", reclaim_detach::<F, G>),
+        ("reclaim_shutdown", reclaim_shutdown::<F, G>),
+        ("move_detach", move_detach::<F, G>),
+        ("move_shutdown", move_shutdown::<F, G>),
+        ("detach_shutdown", detach_shutdown::<F, G>),
     ]
 }
 
@@ -570,8 +583,8 @@ pub fn cells<const F: u8>() -> Vec<Scenario> {
 /// weak upgrade × last strong drop: the upgrade either fails (the value is gone) or yields a
 /// live value that this thread then drops; never a resurrected one (the model's payload reports
 /// a second drop, its heap a double free).
-pub fn upgrade_last_drop<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn upgrade_last_drop<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let obj = rt.object(1, None);
     let weak = obj.downgrade();
     let dropper = thread::spawn(move || drop(obj));
@@ -589,8 +602,8 @@ pub fn upgrade_last_drop<const F: u8>() {
 
 /// weak drop × the last strong drop of an object with a cached wrapper: whichever release is
 /// last runs reclaim, which frees the cached wrapper and the block exactly once (S1, S2).
-pub fn weak_drop_reclaim<const F: u8>() {
-    let rt = runtime::<F>();
+pub fn weak_drop_reclaim<const F: u8, const G: bool>() {
+    let rt = runtime::<F, G>();
     let (obj, _addr) = cached_object(&rt);
     let weak = obj.downgrade();
     let strong_dropper = thread::spawn(move || drop(obj));
@@ -601,26 +614,29 @@ pub fn weak_drop_reclaim<const F: u8>() {
 }
 
 /// The weak-reference cells.
-pub fn weak_cells<const F: u8>() -> Vec<Scenario> {
+pub fn weak_cells<const F: u8, const G: bool>() -> Vec<Scenario> {
     vec![
-        ("upgrade_last_drop", upgrade_last_drop::<F>),
-        ("weak_drop_reclaim", weak_drop_reclaim::<F>),
+        ("upgrade_last_drop", upgrade_last_drop::<F, G>),
+        ("weak_drop_reclaim", weak_drop_reclaim::<F, G>),
     ]
 }
 
 /// The three-actor flows.
-pub fn flows<const F: u8>() -> Vec<Scenario> {
+pub fn flows<const F: u8, const G: bool>() -> Vec<Scenario> {
     vec![
-        ("two_lookups_one_dealloc", two_lookups_one_dealloc::<F>),
-        ("revive_vs_reclaim", revive_vs_reclaim::<F>),
-        ("three_first_lookups", three_first_lookups::<F>),
-        ("revive_then_hit_elsewhere", revive_then_hit_elsewhere::<F>),
+        ("two_lookups_one_dealloc", two_lookups_one_dealloc::<F, G>),
+        ("revive_vs_reclaim", revive_vs_reclaim::<F, G>),
+        ("three_first_lookups", three_first_lookups::<F, G>),
+        (
+            "revive_then_hit_elsewhere",
+            revive_then_hit_elsewhere::<F, G>,
+        ),
         (
             "missed_lookup_sees_revival",
-            missed_lookup_sees_revival::<F>,
+            missed_lookup_sees_revival::<F, G>,
         ),
-        ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F>),
-        ("parked_dealloc_lookup", parked_dealloc_lookup::<F>),
+        ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F, G>),
+        ("parked_dealloc_lookup", parked_dealloc_lookup::<F, G>),
     ]
 }
 
@@ -629,9 +645,9 @@ pub fn flows<const F: u8>() -> Vec<Scenario> {
 /// `threads` actors over `objects` objects (each referencing the previous one): each actor looks
 /// objects up, drops and refetches them (checking S4/S5 while it holds a native reference), moves
 /// object 0's wrappers, and finally drops its native references on whatever thread it runs on.
-pub fn many_actors<const F: u8>(threads: usize, objects: usize) {
-    let rt = runtime_with_spins::<F>(10_000);
-    let mut objs: Vec<Obj<F>> = Vec::new();
+pub fn many_actors<const F: u8, const G: bool>(threads: usize, objects: usize) {
+    let rt = runtime_with_spins::<F, G>(10_000);
+    let mut objs: Vec<Obj<F, G>> = Vec::new();
     for i in 0..objects {
         let child = objs.last().cloned();
         objs.push(rt.object(i as u32, child).erase());
@@ -675,8 +691,8 @@ pub fn many_actors<const F: u8>(threads: usize, objects: usize) {
 
 /// Revival identity under many threads: `threads` actors refetch one object while holding a
 /// native reference; nobody moves, so every refetch has the first wrapper's address (S5).
-pub fn many_refetchers<const F: u8>(threads: usize) {
-    let rt = runtime_with_spins::<F>(10_000);
+pub fn many_refetchers<const F: u8, const G: bool>(threads: usize) {
+    let rt = runtime_with_spins::<F, G>(10_000);
     let (obj, addr) = cached_object(&rt);
     let handles: Vec<_> = (0..threads)
         .map(|_| {

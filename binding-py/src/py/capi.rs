@@ -44,6 +44,11 @@ unsafe impl Runtime for CApi {
     type Saved = SavedThread;
     type Gil = ffi::PyGILState_STATE;
 
+    // Every kernel call of the adapter is made by an attached thread, which on a GIL build holds
+    // the GIL; the adapter lets it go only in `backoff` and in allocations (`make_fresh`). A
+    // foreign-thread reclaim runs without it, which the kernel allows for.
+    const SERIALIZED: bool = cfg!(not(Py_GIL_DISABLED));
+
     #[inline]
     fn has_gil(&self) -> bool {
         cfg!(not(Py_GIL_DISABLED))
