@@ -10,12 +10,12 @@ section() { printf '\n==== %s (t=%ss)\n' "$*" "$(( $(date +%s) - TETHER_T0 ))"; 
 
 # Runs one suite script; counts it; stops at the first failure.
 run_suite() {
-  section "suite $1"
-  if bash "$1"; then
+  section "suite $*"
+  if bash "$@"; then
     TETHER_PASSED=$((TETHER_PASSED + 1))
   else
     TETHER_FAILED=$((TETHER_FAILED + 1))
-    echo "suite $1 FAILED"
+    echo "suite $* FAILED"
     summary
   fi
 }

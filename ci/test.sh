@@ -26,4 +26,7 @@ run_suite ci/tsan.sh
 run_suite ci/spec.sh
 run_suite ci/fuzz.sh
 run_suite ci/python-tests.sh
+# The peers benchmark (nanobind, pybind11 and PyO3 built from the registries) in smoke mode:
+# seconds of timing, identity facts asserted, no timing assertions; keeps the script from rotting.
+run_suite ci/python-peers.sh --smoke
 summary
