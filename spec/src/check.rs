@@ -148,6 +148,10 @@ pub fn trace(cfg: &Config, path: &Path<State, Action>) -> String {
             _ => describe(cfg, &steps[i - 1].0, &steps[i - 1].1),
         };
         let _ = write!(out, "{i:>3}. {what:<58} | {}", words.join(" "));
+        if cfg.has_gil() {
+            let holder = state.gil.map_or("-".to_string(), |a| who(cfg, a));
+            let _ = write!(out, " gil={holder}");
+        }
         if let Some(v) = state.violation {
             let _ = write!(out, "  !! {v}");
         }

@@ -39,7 +39,9 @@ pub enum Bug {
     BackoffBeforeUntrack,
     /// tvm-ffi #696: header detection by probing the memory before the object.
     ProbeHeader,
-    /// A fresh wrapper published by a blind store instead of a compare-exchange from Detached.
+    /// A fresh wrapper published by a blind store instead of a compare-exchange from Detached
+    /// (GIL mode: stored without loading the word again after `make_fresh`, which let the GIL
+    /// go).
     BlindPublish,
     /// The first settler of InTransit frees instead of deferring to the second.
     FirstSettlerFrees,
@@ -61,6 +63,22 @@ pub enum Bug {
     /// Active(spare) as soon as it holds the lock, without a failing `try_incref` under it, so a
     /// wrapper revived meanwhile loses the binding while alive.
     TakeoverWithoutTryIncref,
+    /// GIL mode (`Config::gil`): the settle, too, is a plain load and store instead of a
+    /// compare-exchange ("everything runs under the GIL"). Reclaim runs without the GIL on a
+    /// foreign thread and clears IN_TRANSIT between the settler's load and its store: the
+    /// settler caches W, nobody frees the allocation.
+    SerializedSettle,
+    /// GIL mode's word operations (plain loads and stores, a hit without the per-word lock) on a
+    /// runtime that has no GIL (a free-threaded runtime wrongly declaring itself serialized):
+    /// nothing serializes the load and the store of two threads.
+    SerializedWithoutGil,
+    /// GIL mode with reclaim's InTransit → Inactive as a plain load and store: the settler's
+    /// compare-exchange lands between them, caches W and leaves; reclaim's store then defers to a
+    /// settler that is gone.
+    SerializedReclaim,
+    /// GIL mode with a wait that keeps the GIL (a spin or back-off without
+    /// `Py_BEGIN_ALLOW_THREADS`): the thread it waits for needs the GIL to make the change.
+    WaitHoldingGil,
 }
 
 impl Bug {
@@ -83,6 +101,14 @@ impl Bug {
 
     /// The two halves of the takeover rule (parked deallocs), each removed.
     pub const TAKEOVER: [Bug; 2] = [Bug::WaitForParkedDealloc, Bug::TakeoverWithoutTryIncref];
+
+    /// Ways to get GIL mode wrong.
+    pub const GIL: [Bug; 4] = [
+        Bug::SerializedSettle,
+        Bug::SerializedWithoutGil,
+        Bug::SerializedReclaim,
+        Bug::WaitHoldingGil,
+    ];
 
     fn bit(self) -> u16 {
         1 << (self as u16)
@@ -139,6 +165,14 @@ pub struct Config {
     /// list when its count reaches zero, and runs only when that thread unwinds (its call stack
     /// is empty), after whatever the thread does meanwhile.
     pub trashcan: bool,
+    /// GIL mode (the kernel's `Frontend::SERIALIZED`): the runtime has one global lock, held by
+    /// every Python thread for every kernel step except reclaim's, and let go only inside waits,
+    /// inside `make_fresh`, inside native drops and user code, and between operations. The kernel
+    /// then replaces each compare-exchange on the word by a plain load and store (two steps
+    /// here), and a hit takes no per-word lock; the settle and reclaim's InTransit → Inactive
+    /// stay compare-exchanges (reclaim runs without the GIL). Reference counts are the GIL
+    /// build's: one plain count, `try_incref` fails exactly at zero.
+    pub gil: bool,
     /// Re-introduced historical bugs.
     pub bugs: Bugs,
 }
@@ -156,6 +190,7 @@ impl Config {
             shutdown: false,
             takeover: true,
             trashcan: false,
+            gil: false,
             bugs: Bugs::NONE,
         }
     }
@@ -190,6 +225,17 @@ impl Config {
     /// Whether a lookup may replace a dying wrapper it missed on.
     pub fn takes_over(&self) -> bool {
         self.takeover && !self.has(Bug::WaitForParkedDealloc)
+    }
+
+    /// Whether the kernel runs in GIL mode: plain loads and stores on the word, no word lock.
+    pub fn serialized(&self) -> bool {
+        self.gil
+    }
+
+    /// Whether the runtime really has a GIL (and the GIL build's reference counts): GIL mode,
+    /// unless the runtime only claims it (`SerializedWithoutGil`, free-threaded underneath).
+    pub fn has_gil(&self) -> bool {
+        self.gil && !self.has(Bug::SerializedWithoutGil)
     }
 
     /// The index of the foreign (native) thread: it comes after the Python threads.

@@ -68,6 +68,8 @@ impl Model for TetherModel {
             witness::<7>,
             witness::<8>,
             witness::<9>,
+            witness::<10>,
+            witness::<11>,
         ];
         let mut props: Vec<Property<Self>> = INVARIANTS
             .iter()

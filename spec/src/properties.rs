@@ -92,6 +92,7 @@ fn holds_baton(f: &Frame) -> Option<WrapId> {
             w,
             pc:
                 DeallocPc::Settle
+                | DeallocPc::SettleStore
                 | DeallocPc::Callback(Token::InTransit)
                 | DeallocPc::Unbump(Token::InTransit)
                 | DeallocPc::UntrackLate(Token::InTransit),
@@ -143,8 +144,20 @@ pub fn l1_no_deadlock(cfg: &Config, s: &State) -> bool {
 /// observed changes, so a thread that would spin forever is a thread with no enabled step. A
 /// lookup's bounded wait after a miss can always end (the takeover), and a thread with parked
 /// deallocs and an empty stack can always unwind.
+///
+/// GIL mode: a thread waiting for the GIL has no enabled step, like any waiter; what makes that
+/// a wait and not a deadlock is checked here too: the GIL is only ever held by a thread that is
+/// in the middle of an operation and can take its next step.
 pub fn l1_progress(cfg: &Config, s: &State) -> bool {
-    if s.violation.is_some() || !s.any_busy() {
+    if s.violation.is_some() {
+        return true;
+    }
+    if let Some(h) = s.gil
+        && (s.actors[usize::from(h)].stack.is_empty() || !steps::in_flight_can_move(cfg, s, h))
+    {
+        return false;
+    }
+    if !s.any_busy() {
         return true;
     }
     (0..s.actors.len() as ActorId)
@@ -201,7 +214,10 @@ fn strong_holders(cfg: &Config, s: &State, obj: ObjId) -> u32 {
                 if s.wrappers[usize::from(from)].obj == obj
                     && matches!(
                         pc,
-                        MovePc::Rebind | MovePc::Backoff(_) | MovePc::ClearSource
+                        MovePc::Rebind
+                            | MovePc::RebindStore
+                            | MovePc::Backoff(_)
+                            | MovePc::ClearSource
                     ) =>
             {
                 // Both wrappers carry the pointer until the source is cleared: one +1.
@@ -233,6 +249,7 @@ fn rc_holders(cfg: &Config, s: &State, w: WrapId) -> u32 {
                     | LookupPc::Clone(x)
                     | LookupPc::ArmFresh(x)
                     | LookupPc::PublishFresh(x)
+                    | LookupPc::StoreFresh(x)
                     | LookupPc::Return(x),
                 ..
             } => x == w,
@@ -318,7 +335,7 @@ fn any_frame(s: &State, p: impl Fn(&Frame) -> bool) -> bool {
 
 /// Witnesses that the interesting interleavings are reachable at all (a model that cannot reach
 /// them would pass every invariant vacuously).
-pub const WITNESSES: [Prop; 10] = [
+pub const WITNESSES: [Prop; 12] = [
     Prop {
         name: "witness: revival in place",
         always: false,
@@ -448,6 +465,32 @@ pub const WITNESSES: [Prop; 10] = [
                     pc: DeallocPc::FreeWrapper,
                 } => s.wrappers[usize::from(w)].replaced,
                 _ => false,
+            })
+        },
+    },
+    Prop {
+        name: "witness: a thread waits for the GIL while another holds it",
+        always: false,
+        holds: |cfg, s| (0..s.actors.len() as ActorId).any(|a| steps::blocked_on_gil(cfg, s, a)),
+    },
+    Prop {
+        name: "witness: the settle races a reclaim on another thread",
+        always: false,
+        holds: |_, s| {
+            s.actors.iter().enumerate().any(|(i, a)| {
+                matches!(
+                    a.top(),
+                    Some(Frame::Reclaim {
+                        pc: crate::state::ReclaimPc::ClearTransit(w),
+                        ..
+                    }) if s.actors.iter().enumerate().any(|(j, b)| {
+                        j != i
+                            && matches!(b.top(), Some(&Frame::Dealloc {
+                                w: w2,
+                                pc: DeallocPc::Settle,
+                            }) if w2 == *w)
+                    })
+                )
             })
         },
     },

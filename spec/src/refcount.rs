@@ -59,6 +59,20 @@ impl RefCount {
         }
     }
 
+    /// A new object's count on a GIL build (`Config::gil`): one plain count, no owner, no
+    /// flags to arm. Kept as a merged shared count, so `decref` by any thread deallocates at
+    /// zero, `try_incref` fails exactly at zero, and `enable_try_incref` does nothing, as
+    /// `PyUnstable_TryIncRef` and `PyUnstable_EnableTryIncRef` behave on a GIL build.
+    pub fn gil_build() -> Self {
+        RefCount {
+            owner: None,
+            local: 0,
+            shared: 1,
+            maybe_weakref: false,
+            merged: true,
+        }
+    }
+
     /// Every reference the object has, whoever counted it.
     pub fn total(&self) -> u8 {
         self.local + self.shared
@@ -210,6 +224,22 @@ mod tests {
         assert_eq!(rc.decref(2), Decref::Alive);
         assert_eq!(rc.decref(1), Decref::Dealloc);
         assert_eq!(rc.decref(1), Decref::Underflow);
+    }
+
+    #[test]
+    fn gil_build_count_is_plain() {
+        let mut rc = RefCount::gil_build();
+        rc.enable_try_incref();
+        assert!(rc.try_incref(1), "alive: any thread's try_incref succeeds");
+        assert_eq!(rc.decref(0), Decref::Alive);
+        assert_eq!(
+            rc.decref(1),
+            Decref::Dealloc,
+            "zero: dealloc at once, no merge"
+        );
+        assert!(!rc.try_incref(0), "zero: refused");
+        rc.enable_try_incref();
+        assert!(!rc.try_incref(1), "arming does nothing on a GIL build");
     }
 
     #[test]

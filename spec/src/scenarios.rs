@@ -27,8 +27,17 @@ const NO_TAKEOVER_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6];
 /// Every witness but the parked-dealloc one (which needs the trashcan).
 const ALL_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 9];
 
-/// Every witness.
+/// Every witness of the protocol without the GIL.
 const TRASHCAN_WITNESSES: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// GIL mode: no word lock (so no dealloc backs off on one), and without the trashcan no lookup
+/// ever misses (a wrapper's count reaches zero and its transition follows under one hold of the
+/// GIL), so no takeover either; a thread waits for the GIL, and a settle races a foreign
+/// reclaim.
+const GIL_WITNESSES: &[usize] = &[0, 3, 4, 5, 6, 10, 11];
+
+/// GIL mode with the trashcan: the parked dealloc brings the miss and the takeover back.
+const GIL_TRASHCAN_WITNESSES: &[usize] = &[0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 /// Every option on: rebind (move, detach), weak references (with callbacks that re-fetch),
 /// allocation failure, shutdown.
@@ -194,6 +203,110 @@ pub fn trashcan_outer_inner() -> Scenario {
     }
 }
 
+/// The same run in GIL mode (`Config::gil`): a serialized frontend on a runtime with a GIL.
+pub fn gil(cfg: Config) -> Config {
+    Config { gil: true, ..cfg }
+}
+
+/// GIL mode, one object, three Python threads with two operations each: drop and re-fetch with
+/// the foreign thread's reclaim of the last reference, lookups racing a dealloc, the fresh
+/// publication race.
+pub fn gil_three_threads() -> Scenario {
+    Scenario {
+        name: "GIL, one object, 3 threads x 2 ops",
+        cfg: gil(Config::one_object(3, 2)),
+        witnesses: GIL_WITNESSES,
+    }
+}
+
+/// GIL mode, one object, three Python threads with one operation each, every option on.
+pub fn gil_three_threads_all_options() -> Scenario {
+    Scenario {
+        name: "GIL, one object, 3 threads x 1 op, all options",
+        cfg: gil(three_threads_all_options().cfg),
+        witnesses: GIL_WITNESSES,
+    }
+}
+
+/// GIL mode, one object, two Python threads with two operations each, every option on.
+pub fn gil_two_threads_all_options() -> Scenario {
+    Scenario {
+        name: "GIL, one object, 2 threads x 2 ops, all options",
+        cfg: gil(two_threads_all_options().cfg),
+        witnesses: GIL_WITNESSES,
+    }
+}
+
+/// GIL mode, outer holds inner, two threads with two operations each, every option on.
+pub fn gil_outer_inner_all_options() -> Scenario {
+    Scenario {
+        name: "GIL, outer holds inner, 2 threads x 2 ops, all options",
+        cfg: gil(outer_inner_all_options().cfg),
+        witnesses: GIL_WITNESSES,
+    }
+}
+
+/// GIL mode, outer holds inner (reachable only through an outer wrapper), two threads with
+/// three operations each.
+pub fn gil_outer_inner() -> Scenario {
+    Scenario {
+        name: "GIL, outer holds inner, 2 threads x 3 ops",
+        cfg: gil(Config::outer_inner(2, 3)),
+        witnesses: GIL_WITNESSES,
+    }
+}
+
+/// GIL mode with the trashcan (CPython 3.14 GIL builds park deallocs too) and every other
+/// option on: the takeover.
+pub fn gil_trashcan_all_options() -> Scenario {
+    Scenario {
+        name: "GIL, one object, 2 threads x 2 ops, trashcan, all options",
+        cfg: gil(trashcan_all_options().cfg),
+        witnesses: GIL_TRASHCAN_WITNESSES,
+    }
+}
+
+/// The GIL-mode scenarios the default test run checks.
+pub fn gil_scenarios() -> Vec<Scenario> {
+    vec![
+        gil_three_threads(),
+        gil_three_threads_all_options(),
+        gil_two_threads_all_options(),
+        gil_outer_inner_all_options(),
+        gil_outer_inner(),
+        gil_trashcan_all_options(),
+    ]
+}
+
+/// GIL-mode deep runs (`--ignored`, a minute or so each): three threads with two operations each,
+/// with rebind, with weak references, and on outer/inner. (With every option on, or with the
+/// trashcan, three threads do not finish in ten minutes and 14 GiB.)
+pub fn gil_deep_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "GIL, one object, 3 threads x 2 ops, rebind",
+            cfg: gil(Config {
+                rebind: true,
+                ..Config::one_object(3, 2)
+            }),
+            witnesses: GIL_WITNESSES,
+        },
+        Scenario {
+            name: "GIL, one object, 3 threads x 2 ops, weak references",
+            cfg: gil(Config {
+                weakrefs: true,
+                ..Config::one_object(3, 2)
+            }),
+            witnesses: GIL_WITNESSES,
+        },
+        Scenario {
+            name: "GIL, outer holds inner, 3 threads x 2 ops",
+            cfg: gil(Config::outer_inner(3, 2)),
+            witnesses: GIL_WITNESSES,
+        },
+    ]
+}
+
 /// The scenarios the default test run checks.
 pub fn default_scenarios() -> Vec<Scenario> {
     vec![
@@ -251,5 +364,14 @@ pub fn bug_scenario(bug: crate::config::Bug) -> (Config, &'static str) {
         ),
         Bug::WaitForParkedDealloc => (trashcan().cfg, "L1 progress"),
         Bug::TakeoverWithoutTryIncref => (base, "S4 one wrapper"),
+        // A foreign reclaim clears IN_TRANSIT between the settler's load and store: W is
+        // cached over a dead object whose allocation nobody frees.
+        Bug::SerializedSettle => (gil(base), "S2 no leak"),
+        // Two lookups each load Detached and each store their fresh wrapper.
+        Bug::SerializedWithoutGil => (gil(base), "S4 one wrapper"),
+        // The settler caches W between reclaim's load and its store.
+        Bug::SerializedReclaim => (gil(base), "S2 no leak"),
+        // A lookup waits for the settle with the GIL the settler needs.
+        Bug::WaitHoldingGil => (gil(base), "L1 progress"),
     }
 }

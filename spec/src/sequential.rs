@@ -322,6 +322,7 @@ impl Sequential {
             shutdown: true,
             takeover: true,
             trashcan: true,
+            gil: false,
             bugs,
         };
         let state = State::initial(&cfg);
@@ -702,7 +703,7 @@ impl Sequential {
                 Action::AllocFails(a)
             } else if run.park && outermost && parking {
                 Action::Park(a)
-            } else if steps::step_enabled(&self.state, &frame) {
+            } else if steps::step_enabled(&self.cfg, &self.state, a, &frame) {
                 Action::Step(a)
             } else if steps::takeover_enabled(&self.cfg, &self.state, &frame) {
                 // Nobody else runs: the awaited dealloc is parked. The bounded wait ends.

@@ -130,8 +130,11 @@ pub enum LookupPc {
     Clone(WrapId),
     /// `enable_try_incref` on the fresh wrapper.
     ArmFresh(WrapId),
-    /// CAS Detached → Active(W); if it loses, W is kept as the lookup's spare.
+    /// CAS Detached → Active(W); if it loses, W is kept as the lookup's spare. GIL mode: the
+    /// re-load after `make_fresh` (Detached: store next; else W is kept as the spare).
     PublishFresh(WrapId),
+    /// GIL mode: store Active(W) over the Detached word the previous load saw.
+    StoreFresh(WrapId),
     /// The caller's +1 is being dropped; then W is returned.
     Return(WrapId),
     /// The caller's +1 is being dropped; then the allocation error is returned.
@@ -147,8 +150,10 @@ pub enum DeallocPc {
     Bump,
     /// Requirement switch only: weak-reference callbacks before the transition.
     EarlyCallback,
-    /// The binding transition (CAS from Active(W)).
+    /// The binding transition (CAS from Active(W); GIL mode: the load).
     Transition,
+    /// GIL mode: the transition's store, InTransit(W) (the baton) or Detached (plain).
+    TransitionStore(Token),
     /// Backed off on a locked word.
     Backoff(Wait),
     /// Bug 1 only: undo the bump.
@@ -159,6 +164,8 @@ pub enum DeallocPc {
     Callback(Token),
     /// `tp_free` with the baton: CAS InTransit(W) → Inactive(W).
     Settle,
+    /// `SerializedSettle` only: the settle's store of Inactive(W) after a load saw InTransit(W).
+    SettleStore,
     /// Reclaim deferred to us: free the native allocation.
     FreeAlloc,
     /// Free W's memory.
@@ -181,7 +188,9 @@ pub enum ReclaimPc {
     Load,
     /// CAS InTransit(W) → W|INACTIVE (defer to the settler).
     ClearTransit(WrapId),
-    /// CAS Inactive(W) → Detached.
+    /// `SerializedReclaim` only: the store of W|INACTIVE after a load saw InTransit(W).
+    ClearTransitStore(WrapId),
+    /// CAS Inactive(W) → Detached (GIL mode: a plain store; nobody else can reach the word).
     Detach(WrapId),
     /// Attach a frontend thread state (refused after shutdown: leak W).
     Attach(WrapId),
@@ -200,8 +209,10 @@ pub enum MovePc {
     Arm,
     /// Copy the handle into the new wrapper (ownership moves at `ClearSource`).
     Handle,
-    /// CAS Active(from) → Active(to).
+    /// CAS Active(from) → Active(to) (GIL mode: the load).
     Rebind,
+    /// GIL mode: store Active(to) after the load saw Active(from).
+    RebindStore,
     /// Backed off on a locked word.
     Backoff(Wait),
     /// Clear the source's handle; the thread now holds the new wrapper.
@@ -211,8 +222,10 @@ pub enum MovePc {
 /// Program counter of an eager detach before a handle is moved out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DetachPc {
-    /// CAS Active(W) → Detached.
+    /// CAS Active(W) → Detached (GIL mode: the load).
     Cas,
+    /// GIL mode: store Detached after the load saw Active(W).
+    Store,
     /// Backed off on a locked word.
     Backoff(Wait),
     /// Move the handle out (native code then drops it).
@@ -319,6 +332,8 @@ pub struct State {
     pub actors: Vec<Actor>,
     /// The interpreter began shutting down: attach is refused.
     pub shutdown: bool,
+    /// GIL mode: the thread holding the global interpreter lock (always `None` otherwise).
+    pub gil: Option<ActorId>,
     /// The first safety violation committed, by the step that committed it.
     pub violation: Option<&'static str>,
 }
@@ -366,6 +381,7 @@ impl State {
             wrappers: Vec::new(),
             actors,
             shutdown: false,
+            gil: None,
             violation: None,
         }
     }

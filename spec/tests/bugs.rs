@@ -253,3 +253,76 @@ fn takeover_without_try_incref() {
         violation_mentions(s, "takeover replaced a wrapper whose count is not zero")
     });
 }
+
+#[test]
+fn serialized_settle_races_foreign_reclaim() {
+    // GIL mode with the settle as a plain load and store: the foreign thread's reclaim (no GIL)
+    // clears IN_TRANSIT between them, and the settler's store caches W over a dead object whose
+    // allocation nobody will free.
+    teeth(Bug::SerializedSettle, 21, |s| {
+        s.objects[0].strong == 0
+            && !s.objects[0].freed
+            && s.wrappers.iter().any(|w| w.mem == Mem::Cached)
+    });
+}
+
+#[test]
+fn serialized_without_gil_two_wrappers() {
+    // GIL mode's plain loads and stores on a runtime without a GIL: two lookups each load
+    // Detached and each store their fresh wrapper; both were returned as the canonical one.
+    teeth(Bug::SerializedWithoutGil, 14, |s| {
+        s.wrappers
+            .iter()
+            .filter(|w| w.claimed && w.mem == Mem::Live && !w.dying)
+            .count()
+            >= 2
+    });
+}
+
+#[test]
+fn wait_holding_gil() {
+    // GIL mode with a wait that keeps the GIL: a lookup waits for a settle that the settling
+    // thread can only do once it has the GIL back. L1 counts a thread waiting for the GIL as
+    // blocked, and requires the holder to be able to move: here it cannot.
+    teeth(Bug::WaitHoldingGil, 15, |s| {
+        s.gil.is_some_and(|h| {
+            matches!(
+                s.actors[usize::from(h)].top(),
+                Some(Frame::Lookup {
+                    pc: LookupPc::Backoff(_),
+                    ..
+                })
+            )
+        })
+    });
+}
+
+#[test]
+fn serialized_reclaim_races_settle() {
+    // GIL mode with reclaim's InTransit → Inactive as a plain load and store: the settler's
+    // compare-exchange caches W in between, and reclaim's store then defers to nobody.
+    teeth(Bug::SerializedReclaim, 21, |s| {
+        s.objects[0].strong == 0
+            && !s.objects[0].freed
+            && s.wrappers.iter().any(|w| w.mem == Mem::Cached)
+    });
+}
+
+#[test]
+fn blind_publish_gil_needs_the_reload() {
+    // GIL mode: `make_fresh` lets the GIL go, so the store of the fresh wrapper must follow a
+    // load made after it. Trusting the load of Detached made before it: two canonical wrappers.
+    teeth_in(
+        Bug::BlindPublish,
+        spec::scenarios::gil,
+        "S4 one wrapper",
+        12,
+        |s| {
+            s.wrappers
+                .iter()
+                .filter(|w| w.claimed && w.mem == Mem::Live && !w.dying)
+                .count()
+                >= 2
+        },
+    );
+}

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use spec::check::{exhaustive, trace};
-use spec::explore::explore;
+use spec::explore::{Exploration, explore};
 use spec::scenarios::{self, Scenario};
 
 fn check(sc: Scenario) {
@@ -30,7 +30,7 @@ fn check(sc: Scenario) {
     assert!(report.unique_states > 1000 || sc.cfg.objects.iter().all(|o| !o.header));
 }
 
-fn acyclic(sc: Scenario) {
+fn acyclic(sc: Scenario) -> Exploration {
     let start = Instant::now();
     let walk = explore(&sc.cfg);
     println!(
@@ -48,6 +48,7 @@ fn acyclic(sc: Scenario) {
         walk.cycle
     );
     assert!(walk.terminal > 0);
+    walk
 }
 
 #[test]
@@ -123,6 +124,57 @@ fn no_livelock_outer_inner() {
     acyclic(scenarios::outer_inner_all_options());
 }
 
+// GIL mode (a serialized frontend on a runtime with a GIL).
+
+#[test]
+fn gil_one_object_three_threads() {
+    check(scenarios::gil_three_threads());
+}
+
+#[test]
+fn gil_one_object_three_threads_all_options() {
+    check(scenarios::gil_three_threads_all_options());
+}
+
+#[test]
+fn gil_one_object_two_threads_all_options() {
+    check(scenarios::gil_two_threads_all_options());
+}
+
+#[test]
+fn gil_outer_inner_all_options() {
+    check(scenarios::gil_outer_inner_all_options());
+}
+
+#[test]
+fn gil_outer_inner() {
+    check(scenarios::gil_outer_inner());
+}
+
+#[test]
+fn gil_trashcan_all_options() {
+    check(scenarios::gil_trashcan_all_options());
+}
+
+/// Every GIL-mode graph is acyclic, and in GIL mode no word is ever locked: every binding-word
+/// write is a plain store under the GIL, or one of the two compare-exchanges (settle, reclaim).
+#[test]
+fn gil_no_livelock_no_lock() {
+    for sc in scenarios::gil_scenarios() {
+        let walk = acyclic(sc.clone());
+        let locked: Vec<_> = walk
+            .word_edges
+            .iter()
+            .filter(|(from, to, _)| from.contains("Locked") || to.contains("Locked"))
+            .collect();
+        assert!(
+            locked.is_empty(),
+            "{}: a locked word in GIL mode: {locked:?}",
+            sc.name
+        );
+    }
+}
+
 /// Tens of millions of states and several GiB: `cargo test --release -p spec -- --ignored`.
 #[test]
 #[ignore]
@@ -142,4 +194,25 @@ fn deep_one_object_three_threads() {
 #[ignore]
 fn deep_outer_inner() {
     check(scenarios::outer_inner());
+}
+
+/// GIL mode, three threads, rebind (`--ignored`).
+#[test]
+#[ignore]
+fn deep_gil_three_threads_rebind() {
+    check(scenarios::gil_deep_scenarios().remove(0));
+}
+
+/// GIL mode, three threads, weak references (`--ignored`).
+#[test]
+#[ignore]
+fn deep_gil_three_threads_weakrefs() {
+    check(scenarios::gil_deep_scenarios().remove(1));
+}
+
+/// GIL mode, outer/inner with three threads (`--ignored`).
+#[test]
+#[ignore]
+fn deep_gil_outer_inner_three_threads() {
+    check(scenarios::gil_deep_scenarios().remove(2));
 }

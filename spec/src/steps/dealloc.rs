@@ -43,6 +43,24 @@ impl Exec<'_> {
                 self.set(at(DeallocPc::Transition));
             }
             DeallocPc::Transition | DeallocPc::Backoff(_) => self.transition(w),
+            DeallocPc::TransitionStore(token) => {
+                // GIL mode: the store after the load saw Active(W).
+                if token == Token::InTransit {
+                    self.write(
+                        obj,
+                        Word::in_transit(w),
+                        "dealloc: Active → InTransit (cacheable, store, GIL)",
+                    );
+                } else {
+                    self.write(
+                        obj,
+                        Word::DETACHED,
+                        "dealloc: Active → Detached (not cacheable, store, GIL)",
+                    );
+                    self.s.objects[usize::from(obj)].identity = None;
+                }
+                self.after_transition(w, token, DeallocPc::Transition);
+            }
             DeallocPc::Unbump(token) => {
                 let rc = &mut self.wrapper(w).rc;
                 if rc.local > 0 {
@@ -58,7 +76,10 @@ impl Exec<'_> {
             }
             DeallocPc::Settle => {
                 let seen = self.word(obj);
-                if seen == Word::in_transit(w) {
+                if seen == Word::in_transit(w) && self.cfg.has(Bug::SerializedSettle) {
+                    // The broken GIL mode: a plain load now, the store in a separate step.
+                    self.set(at(DeallocPc::SettleStore));
+                } else if seen == Word::in_transit(w) {
                     self.write(
                         obj,
                         Word::inactive(w),
@@ -72,6 +93,15 @@ impl Exec<'_> {
                 } else {
                     self.violate("S6: the settler found a word that is not its baton");
                 }
+            }
+            DeallocPc::SettleStore => {
+                self.write(
+                    obj,
+                    Word::inactive(w),
+                    "settle: InTransit → Inactive (plain store)",
+                );
+                self.wrapper(w).mem = Mem::Cached;
+                self.pop();
             }
             DeallocPc::FreeAlloc => {
                 self.free_alloc(obj, "settle (second settler): free the allocation");
@@ -112,7 +142,18 @@ impl Exec<'_> {
         let cacheable = !self.cfg.objects[usize::from(obj)].finalizer
             && (!weakrefs || self.cfg.has(Bug::CacheWithWeakrefs));
         let seen = self.word(obj);
-        if seen == Word::active(w) {
+        if seen == Word::active(w) && self.cfg.serialized() {
+            // GIL mode: this was the load; the store is the next step.
+            let token = if cacheable {
+                Token::InTransit
+            } else {
+                Token::Plain
+            };
+            self.set(Frame::Dealloc {
+                w,
+                pc: DeallocPc::TransitionStore(token),
+            });
+        } else if seen == Word::active(w) {
             if cacheable {
                 self.write(
                     obj,

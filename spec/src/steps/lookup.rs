@@ -42,18 +42,26 @@ impl Exec<'_> {
                         rc: None,
                     }))
                 };
+                // GIL mode: no word lock; the GIL serializes this load with the store after it.
+                let serialized = self.cfg.serialized();
                 let next = if seen.locked() {
                     wait(seen)
                 } else {
                     match seen.kind() {
+                        Kind::Active(w) if serialized => at(LookupPc::TryIncref(w)),
                         Kind::Active(w) => at(LookupPc::LockActive(w)),
+                        Kind::Inactive(w) if serialized => at(LookupPc::Revive(w)),
                         Kind::Inactive(w) => at(LookupPc::LockInactive(w)),
                         Kind::InTransit(_) => wait(seen),
                         // A spare in hand is published instead of a new allocation.
                         Kind::Detached => match spare {
                             Some(w) => Frame::Lookup {
                                 obj,
-                                pc: LookupPc::PublishFresh(w),
+                                pc: if serialized {
+                                    LookupPc::StoreFresh(w)
+                                } else {
+                                    LookupPc::PublishFresh(w)
+                                },
                                 spare: None,
                                 due,
                             },
@@ -101,12 +109,14 @@ impl Exec<'_> {
                 if hit {
                     self.linearize(obj, w);
                 }
-                let next = if !hit && due == Some(w) && spare.is_some() {
-                    LookupPc::Replace(w)
+                if !hit && due == Some(w) && spare.is_some() {
+                    self.set(at(LookupPc::Replace(w)));
+                } else if self.cfg.serialized() {
+                    // GIL mode: no lock to release; return W, or wait.
+                    self.hit_or_wait(obj, w, hit, spare, due);
                 } else {
-                    LookupPc::Unlock(w, hit)
-                };
-                self.set(at(next));
+                    self.set(at(LookupPc::Unlock(w, hit)));
+                }
             }
             LookupPc::Unlock(w, hit) => {
                 if self.word(obj) != Word::active(w).with_lock() {
@@ -114,22 +124,12 @@ impl Exec<'_> {
                     return;
                 }
                 self.write(obj, Word::active(w), "lookup: unlock after try_incref");
-                if hit {
-                    self.return_wrapper(obj, w);
-                    self.discard_spare(obj, spare);
-                } else {
-                    // A bounded wait: it ends when the word (ignoring the lock) or W's count
-                    // changes, or, the takeover, when the lookup stops waiting for W.
-                    let rc = self.s.wrappers[usize::from(w)].rc;
-                    self.set(at(LookupPc::Backoff(Wait {
-                        word: Word::active(w),
-                        ignore_lock: true,
-                        rc: Some((w, rc)),
-                    })));
-                }
+                self.hit_or_wait(obj, w, hit, spare, due);
             }
             LookupPc::Replace(w) => {
-                if self.word(obj) != Word::active(w).with_lock() {
+                // GIL mode: a plain store, no lock to check (the GIL kept the word since the
+                // load).
+                if !self.cfg.serialized() && self.word(obj) != Word::active(w).with_lock() {
                     self.violate("S6: the word changed under a lock this thread held");
                     return;
                 }
@@ -147,11 +147,12 @@ impl Exec<'_> {
                     );
                     return;
                 }
-                self.write(
-                    obj,
-                    Word::active(new),
-                    "lookup: takeover, publish the spare W2 (unlock)",
-                );
+                let label = if self.cfg.serialized() {
+                    "lookup: takeover, store the spare W2 (GIL)"
+                } else {
+                    "lookup: takeover, publish the spare W2 (unlock)"
+                };
+                self.write(obj, Word::active(new), label);
                 self.wrapper(w).replaced = true;
                 // S5's one exception: the re-fetch gets a new address while the object lives.
                 self.wrapper(new).claimed = true;
@@ -171,7 +172,7 @@ impl Exec<'_> {
                 }));
             }
             LookupPc::Revive(w) => {
-                let me = self.me;
+                let rc = self.new_count();
                 let wr = self.wrapper(w);
                 if wr.mem != Mem::Cached {
                     self.violate("S1: revival of memory the word does not own");
@@ -179,7 +180,7 @@ impl Exec<'_> {
                 }
                 // Re-initialise in place; the caller's +1 becomes W's handle.
                 wr.mem = Mem::Live;
-                wr.rc = crate::refcount::RefCount::fresh(me);
+                wr.rc = rc;
                 wr.tracked = true;
                 wr.handle = true;
                 wr.weakrefs = false;
@@ -198,11 +199,15 @@ impl Exec<'_> {
                 self.set(at(LookupPc::PublishRevived(w)));
             }
             LookupPc::PublishRevived(w) => {
-                if self.word(obj) != Word::inactive(w).with_lock() {
+                if self.cfg.serialized() {
+                    // GIL mode: a plain store; the GIL kept the word since the load.
+                    self.write(obj, Word::active(w), "lookup: store revived W (GIL)");
+                } else if self.word(obj) != Word::inactive(w).with_lock() {
                     self.violate("S6: the word changed under a lock this thread held");
                     return;
+                } else {
+                    self.write(obj, Word::active(w), "lookup: publish revived W (unlock)");
                 }
-                self.write(obj, Word::active(w), "lookup: publish revived W (unlock)");
                 self.linearize(obj, w);
                 self.set(Frame::Lookup {
                     obj,
@@ -253,17 +258,44 @@ impl Exec<'_> {
                 self.wrapper(w).rc.enable_try_incref();
                 self.set(at(LookupPc::PublishFresh(w)));
             }
+            LookupPc::PublishFresh(w) if self.cfg.has(Bug::BlindPublish) => {
+                // GIL mode too: a store that trusts the load before make_fresh, which let the
+                // GIL go.
+                self.write(
+                    obj,
+                    Word::active(w),
+                    "lookup: publish fresh W (blind store)",
+                );
+                self.linearize(obj, w);
+                self.return_wrapper(obj, w);
+            }
+            LookupPc::PublishFresh(w) if self.cfg.serialized() => {
+                // GIL mode: make_fresh let the GIL go; load the word again.
+                let seen = self.word(obj);
+                let pc = if seen == Word::DETACHED {
+                    LookupPc::StoreFresh(w)
+                } else {
+                    // Lost the race: keep the candidate as the spare; retry.
+                    LookupPc::Load
+                };
+                let spare = (pc == LookupPc::Load).then_some(w);
+                self.set(Frame::Lookup {
+                    obj,
+                    pc,
+                    spare,
+                    due,
+                });
+            }
+            LookupPc::StoreFresh(w) => {
+                self.write(
+                    obj,
+                    Word::active(w),
+                    "lookup: publish fresh W (store after a load of Detached, GIL)",
+                );
+                self.linearize(obj, w);
+                self.return_wrapper(obj, w);
+            }
             LookupPc::PublishFresh(w) => {
-                if self.cfg.has(Bug::BlindPublish) {
-                    self.write(
-                        obj,
-                        Word::active(w),
-                        "lookup: publish fresh W (blind store)",
-                    );
-                    self.linearize(obj, w);
-                    self.return_wrapper(obj, w);
-                    return;
-                }
                 let r = self.cas(
                     obj,
                     Word::DETACHED,
@@ -287,6 +319,35 @@ impl Exec<'_> {
             }
             LookupPc::Return(w) => self.finish(w),
             LookupPc::Fail => self.pop(),
+        }
+    }
+
+    /// After `try_incref(w)` (and the unlock, if any): return W on a hit (discarding the spare),
+    /// else wait, boundedly: the wait ends when the word (ignoring the lock) or W's count
+    /// changes, or, the takeover, when the lookup stops waiting for W.
+    fn hit_or_wait(
+        &mut self,
+        obj: ObjId,
+        w: WrapId,
+        hit: bool,
+        spare: Option<WrapId>,
+        due: Option<WrapId>,
+    ) {
+        if hit {
+            self.return_wrapper(obj, w);
+            self.discard_spare(obj, spare);
+        } else {
+            let rc = self.s.wrappers[usize::from(w)].rc;
+            self.set(Frame::Lookup {
+                obj,
+                pc: LookupPc::Backoff(Wait {
+                    word: Word::active(w),
+                    ignore_lock: true,
+                    rc: Some((w, rc)),
+                }),
+                spare,
+                due,
+            });
         }
     }
 

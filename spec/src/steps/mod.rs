@@ -13,8 +13,8 @@ mod rebind;
 use crate::config::{Bug, Config};
 use crate::refcount::{Decref, RefCount};
 use crate::state::{
-    ActorId, DeallocPc, DetachPc, DropPc, Frame, LookupPc, Mem, MovePc, ObjId, State, Wait, WrapId,
-    Wrapper,
+    ActorId, DeallocPc, DetachPc, DropPc, Frame, LookupPc, Mem, MovePc, ObjId, ReclaimPc, State,
+    Wait, WrapId, Wrapper,
 };
 use crate::word::Word;
 
@@ -78,7 +78,7 @@ pub fn actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
         let actor = &s.actors[usize::from(a)];
         match actor.top() {
             Some(frame) => {
-                if step_enabled(s, frame) {
+                if step_enabled(cfg, s, a, frame) {
                     out.push(Action::Step(a));
                 }
                 if cfg.alloc_failure
@@ -95,7 +95,7 @@ pub fn actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
                 if takeover_enabled(cfg, s, frame) {
                     out.push(Action::TakeOver(a));
                 }
-                if parkable(cfg, a, frame) {
+                if parkable(cfg, a, frame) && gil_free_for(cfg, s, a) {
                     out.push(Action::Park(a));
                 }
             }
@@ -123,6 +123,10 @@ pub fn actions(cfg: &Config, s: &State, out: &mut Vec<Action>) {
 }
 
 fn idle_ops(cfg: &Config, s: &State, a: ActorId, out: &mut Vec<Action>) {
+    // Every operation of a Python thread starts by taking the GIL (GIL mode).
+    if !gil_free_for(cfg, s, a) {
+        return;
+    }
     let actor = &s.actors[usize::from(a)];
     if actor.budget > 0 {
         for obj in 0..s.objects.len() as ObjId {
@@ -237,9 +241,95 @@ fn woken(s: &State, obj: ObjId, wait: &Wait) -> bool {
             .is_some_and(|(w, rc)| s.wrappers[usize::from(w)].rc != rc)
 }
 
-/// Whether the innermost frame `frame` can take a step.
-pub fn step_enabled(s: &State, frame: &Frame) -> bool {
+/// Whether `frame` is not waiting, or what it waits for has changed (ignoring the GIL).
+fn ready(s: &State, frame: &Frame) -> bool {
     frame_wait(frame).is_none_or(|w| woken(s, frame_obj(s, frame), &w))
+}
+
+/// Whether thread `a`'s innermost frame `frame` can take a step: it is not waiting (or what it
+/// waits for changed), and in GIL mode, if the step needs the GIL, nobody else holds it.
+pub fn step_enabled(cfg: &Config, s: &State, a: ActorId, frame: &Frame) -> bool {
+    ready(s, frame) && (!needs_gil(cfg, s, frame) || gil_free_for(cfg, s, a))
+}
+
+/// Whether the GIL does not stop thread `a`: no GIL in this run, or it is free, or `a` holds it.
+pub fn gil_free_for(cfg: &Config, s: &State, a: ActorId) -> bool {
+    !cfg.has_gil() || s.gil.is_none_or(|h| h == a)
+}
+
+/// GIL mode: whether the next step of `frame` runs with the GIL held. Everything a Python
+/// thread does in a kernel operation does, except: `make_fresh` (allocation, which may collect
+/// and run user code, lets the GIL go: the allocation, the clone of the +1 into the new
+/// wrapper and its arming are private to the thread), native reference drops (they may run
+/// arbitrary code) and reclaim's word steps (reclaim runs on any thread, without the GIL). A
+/// wait's wake-up re-acquires it. Reclaim takes it only to free a cached wrapper (the attach,
+/// refused without waiting after shutdown) until its release.
+fn needs_gil(cfg: &Config, s: &State, frame: &Frame) -> bool {
+    if !cfg.has_gil() {
+        return false;
+    }
+    match *frame {
+        Frame::Lookup { pc, .. } => !matches!(
+            pc,
+            LookupPc::Allocate
+                | LookupPc::AllocateSpare
+                | LookupPc::Clone(_)
+                | LookupPc::ArmFresh(_)
+                | LookupPc::Return(_)
+                | LookupPc::Fail
+        ),
+        Frame::Merge { .. } | Frame::Dealloc { .. } | Frame::Move { .. } | Frame::Detach { .. } => {
+            true
+        }
+        Frame::DropNative { .. } => false,
+        Frame::Reclaim { pc, .. } => match pc {
+            ReclaimPc::Attach(_) => !s.shutdown,
+            ReclaimPc::FreeWrapper(_) | ReclaimPc::Release => true,
+            _ => false,
+        },
+    }
+}
+
+/// GIL mode: whether thread `a` is busy and could take its next step but for the GIL, which
+/// another thread holds.
+pub fn blocked_on_gil(cfg: &Config, s: &State, a: ActorId) -> bool {
+    s.actors[usize::from(a)]
+        .top()
+        .is_some_and(|f| ready(s, f) && needs_gil(cfg, s, f) && !gil_free_for(cfg, s, a))
+}
+
+/// GIL mode: whether `action` is a step that runs with the GIL held (taken first if free).
+fn action_needs_gil(cfg: &Config, s: &State, action: Action) -> bool {
+    if !cfg.has_gil() {
+        return false;
+    }
+    match action {
+        Action::Step(a) => s.actors[usize::from(a)]
+            .top()
+            .is_some_and(|f| needs_gil(cfg, s, f)),
+        Action::Park(_) => true,
+        Action::Start(_, op) => !matches!(op, Op::DropRoot(_)),
+        Action::AllocFails(_)
+        | Action::TakeOver(_)
+        | Action::Unwind(_)
+        | Action::Gc
+        | Action::Shutdown => false,
+    }
+}
+
+/// GIL mode: whether a thread that holds the GIL lets it go after the step it just took, which
+/// left `top` as its innermost frame: its operation ended (between operations), it waits
+/// (every wait lets the GIL go), its next step runs without the GIL (`make_fresh`, a native
+/// drop, reclaim), or the step ran user code (a weak-reference callback).
+fn releases_gil(cfg: &Config, s: &State, top: Option<&Frame>, ran_user_code: bool) -> bool {
+    match top {
+        None => true,
+        Some(f) => {
+            ran_user_code
+                || (frame_wait(f).is_some() && !cfg.has(Bug::WaitHoldingGil))
+                || !needs_gil(cfg, s, f)
+        }
+    }
 }
 
 /// Whether `frame` is a lookup backed off after a miss (refused by `try_incref`) on a wrapper
@@ -256,7 +346,7 @@ pub fn takeover_enabled(cfg: &Config, s: &State, frame: &Frame) -> bool {
                 ..
             }
         )
-        && !step_enabled(s, frame)
+        && !ready(s, frame)
 }
 
 /// Whether the trashcan may park the dealloc `frame` is about to run on Python thread `a`: at its
@@ -279,7 +369,7 @@ fn parkable(cfg: &Config, a: ActorId, frame: &Frame) -> bool {
 pub fn in_flight_can_move(cfg: &Config, s: &State, a: ActorId) -> bool {
     let actor = &s.actors[usize::from(a)];
     match actor.top() {
-        Some(f) => step_enabled(s, f) || takeover_enabled(cfg, s, f),
+        Some(f) => step_enabled(cfg, s, a, f) || takeover_enabled(cfg, s, f),
         None => !actor.parked.is_empty(),
     }
 }
@@ -309,8 +399,16 @@ pub fn at_safe_point(cfg: &Config, s: &State, a: ActorId) -> bool {
 
 /// A collection can run now and would find a wrapper that is being deallocated but is still
 /// tracked (and would deallocate it a second time).
+///
+/// With a GIL, a collection runs on whichever thread takes the GIL and allocates: whenever the
+/// GIL is free (a thread that allocates inside a kernel operation has let it go).
 fn gc_finds_corpse(cfg: &Config, s: &State) -> bool {
-    (0..s.actors.len() as ActorId).all(|a| at_safe_point(cfg, s, a))
+    let can_collect = if cfg.has_gil() {
+        s.gil.is_none()
+    } else {
+        (0..s.actors.len() as ActorId).all(|a| at_safe_point(cfg, s, a))
+    };
+    can_collect
         && s.wrappers
             .iter()
             .any(|w| w.mem == Mem::Live && w.dying && w.tracked)
@@ -333,12 +431,25 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> (State, Vec<WordEvent>)
         | Action::Start(a, _) => (a, s.clone()),
         Action::Gc | Action::Shutdown => (cfg.native_actor(), s.clone()),
     };
+    let takes_gil = action_needs_gil(cfg, s, action);
+    let ran_user_code = matches!(action, Action::Step(_))
+        && matches!(
+            s.actors[usize::from(me)].top(),
+            Some(Frame::Dealloc {
+                pc: DeallocPc::Callback(_) | DeallocPc::EarlyCallback,
+                ..
+            })
+        );
     let mut x = Exec {
         cfg,
         s: s2,
         me,
         events: Vec::new(),
     };
+    if takes_gil {
+        debug_assert!(gil_free_for(cfg, s, me));
+        x.s.gil = Some(me);
+    }
     match action {
         Action::Step(_) => x.step(false),
         Action::AllocFails(_) => x.step(true),
@@ -351,6 +462,12 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> (State, Vec<WordEvent>)
              deallocated it a second time (gh-135909)",
         ),
         Action::Shutdown => x.s.shutdown = true,
+    }
+    if cfg.has_gil() && x.s.gil == Some(me) {
+        let top = x.s.actors[usize::from(me)].top();
+        if releases_gil(cfg, &x.s, top, ran_user_code) {
+            x.s.gil = None;
+        }
     }
     (x.s, x.events)
 }
@@ -553,7 +670,7 @@ impl Exec<'_> {
         self.s.wrappers.push(Wrapper {
             obj,
             mem: Mem::Live,
-            rc: RefCount::fresh(self.me),
+            rc: self.new_count(),
             tracked: true,
             handle: false,
             weakrefs: false,
@@ -562,6 +679,15 @@ impl Exec<'_> {
             replaced: false,
         });
         w
+    }
+
+    /// A new (or re-initialised) object's reference count: one reference, this thread's.
+    pub(crate) fn new_count(&self) -> RefCount {
+        if self.cfg.has_gil() {
+            RefCount::gil_build()
+        } else {
+            RefCount::fresh(self.me)
+        }
     }
 
     /// `Py_DECREF(w)` by this thread; starts the merge or the dealloc when it must.

@@ -82,6 +82,23 @@ impl Exec<'_> {
                 };
                 self.set(at(next));
             }
+            ReclaimPc::ClearTransit(w) if self.cfg.has(Bug::SerializedReclaim) => {
+                // The broken GIL mode: a plain load now, the store in a separate step.
+                let next = if self.word(obj) == Word::in_transit(w) {
+                    ReclaimPc::ClearTransitStore(w)
+                } else {
+                    ReclaimPc::Load
+                };
+                self.set(at(next));
+            }
+            ReclaimPc::ClearTransitStore(w) => {
+                self.write(
+                    obj,
+                    Word::inactive(w),
+                    "reclaim: clear IN_TRANSIT (plain store)",
+                );
+                self.pop();
+            }
             ReclaimPc::ClearTransit(w) => {
                 if self.cfg.has(Bug::FirstSettlerFrees) {
                     // Bug 6: the first settler frees instead of deferring to the second.
@@ -99,6 +116,13 @@ impl Exec<'_> {
                     Ok(()) => self.pop(),
                     Err(_) => self.set(at(ReclaimPc::Load)),
                 }
+            }
+            ReclaimPc::Detach(w) if self.cfg.serialized() => {
+                // GIL mode: a plain store after the load saw Inactive(W); nobody else can
+                // reach the word of an object without strong references but a settler, and
+                // there is none once the word is Inactive.
+                self.write(obj, Word::DETACHED, "reclaim: Inactive → Detached (store)");
+                self.set(at(ReclaimPc::Attach(w)));
             }
             ReclaimPc::Detach(w) => {
                 let r = self.cas(

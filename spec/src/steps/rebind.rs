@@ -22,7 +22,10 @@ impl Exec<'_> {
             }
             MovePc::Rebind | MovePc::Backoff(_) => {
                 let seen = self.word(obj);
-                if seen == Word::active(from) {
+                if seen == Word::active(from) && self.cfg.serialized() {
+                    // GIL mode: this was the load; the store is the next step.
+                    self.set(at(MovePc::RebindStore));
+                } else if seen == Word::active(from) {
                     self.write(obj, Word::active(to), "rebind: move Active(W) → Active(W2)");
                     self.wrapper(from).claimed = false;
                     self.wrapper(to).claimed = true;
@@ -38,6 +41,17 @@ impl Exec<'_> {
                     // `from` is not canonical: only the handle moves.
                     self.set(at(MovePc::ClearSource));
                 }
+            }
+            MovePc::RebindStore => {
+                self.write(
+                    obj,
+                    Word::active(to),
+                    "rebind: move Active(W) → Active(W2) (store, GIL)",
+                );
+                self.wrapper(from).claimed = false;
+                self.wrapper(to).claimed = true;
+                self.s.objects[usize::from(obj)].identity = Some(to);
+                self.set(at(MovePc::ClearSource));
             }
             MovePc::ClearSource => {
                 self.wrapper(from).handle = false;
@@ -55,7 +69,10 @@ impl Exec<'_> {
         match pc {
             DetachPc::Cas | DetachPc::Backoff(_) => {
                 let seen = self.word(obj);
-                if seen == Word::active(w) {
+                if seen == Word::active(w) && self.cfg.serialized() {
+                    // GIL mode: this was the load; the store is the next step.
+                    self.set(at(DetachPc::Store));
+                } else if seen == Word::active(w) {
                     self.write(obj, Word::DETACHED, "rebind: detach Active(W) → Detached");
                     self.wrapper(w).claimed = false;
                     self.s.objects[usize::from(obj)].identity = None;
@@ -69,6 +86,16 @@ impl Exec<'_> {
                 } else {
                     self.set(at(DetachPc::Take));
                 }
+            }
+            DetachPc::Store => {
+                self.write(
+                    obj,
+                    Word::DETACHED,
+                    "rebind: detach Active(W) → Detached (store, GIL)",
+                );
+                self.wrapper(w).claimed = false;
+                self.s.objects[usize::from(obj)].identity = None;
+                self.set(at(DetachPc::Take));
             }
             DetachPc::Take => {
                 // The handle moves out into native code, which drops it.
