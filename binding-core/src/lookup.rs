@@ -19,8 +19,10 @@ pub trait WrapperFactory<F: Frontend> {
     fn make_fresh(&self, handle: ObjectRef<F>) -> Result<NonNull<F::Wrapper>, Self::Error>;
 
     /// Re-initialises the cached wrapper memory `w` in place as a live wrapper that owns
-    /// `handle`, with one frontend reference for the caller. Runs *under* the word's lock, so it
-    /// must not block, allocate, or run user code; it cannot fail.
+    /// `handle`, with one frontend reference for the caller. Runs *under* the word's lock (for a
+    /// [`SERIALIZED`](Frontend::SERIALIZED) frontend: between a plain load of the word and the
+    /// store that publishes, so it must not let the runtime's global lock go either): it must
+    /// not block, allocate, or run user code; it cannot fail.
     ///
     /// # Safety
     ///
@@ -94,17 +96,22 @@ impl<F: Frontend> ObjectRef<F> {
         &self,
         factory: &M,
     ) -> Result<(NonNull<F::Wrapper>, Found), M::Error> {
-        match self.try_hit() {
+        match self.hit() {
             Some(w) => Ok((w, Found::Hit)),
             None => self.lookup_slow(factory),
         }
     }
 
-    /// The common case on its own, small enough to inline into a frontend's getter: the word is
-    /// Active and its wrapper alive. `None` for every other case (and for a miss, which the slow
-    /// path then meets again and counts).
+    /// The common case of [`lookup`](Self::lookup) on its own, small enough to inline into a
+    /// frontend's getter: the word is Active and its wrapper alive, and this returns it with +1
+    /// frontend reference. `None` for every other case (then call `lookup`, which meets a miss
+    /// again and counts it).
+    ///
+    /// Never waits, allocates or calls the frontend except for one `try_incref`, so it may run
+    /// where `lookup` may not: inside a critical section or a lock that protects the stored
+    /// reference being read (the CPython adapter reads a field this way without cloning it).
     #[inline]
-    fn try_hit(&self) -> Option<NonNull<F::Wrapper>> {
+    pub fn hit(&self) -> Option<NonNull<F::Wrapper>> {
         if flawed!(F, HitWithoutTryIncref) {
             return None;
         }

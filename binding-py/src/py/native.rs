@@ -445,6 +445,12 @@ impl Value {
             // SAFETY: attached (caller).
             Value::Py(p) => Read::Ready(unsafe { p.new_ref() }.as_ptr()),
             Value::Native(h) => {
+                // The common case first, in place on both builds: the kernel's hit never waits,
+                // allocates or runs Python code (one try-incref), so it is safe under the
+                // storage's serialisation, and it saves the hit a clone of the stored reference.
+                if let Some(w) = h.hit() {
+                    return Read::Ready(w.as_ptr());
+                }
                 #[cfg(not(Py_GIL_DISABLED))]
                 {
                     use binding_core::State;
