@@ -182,3 +182,29 @@ mod gil_mode {
         assert_eq!(rmw(|| drop(o)), 2, "reclaim");
     }
 }
+
+#[test]
+fn weak_reference_round_trip() {
+    let o = object();
+    let mut weak = None;
+    // The weak increment.
+    assert_eq!(rmw(|| weak = Some(o.downgrade())), 1, "downgrade");
+    let weak = weak.unwrap();
+    let mut strong = None;
+    // One compare-exchange on the strong count (an upgrade never increments blindly: the
+    // broken variant `UpgradeBlindIncrement` does, and resurrects a dropped value).
+    assert_eq!(rmw(|| strong = weak.upgrade()), 1, "upgrade");
+    assert!(strong.is_some());
+    // Their drops: the strong and the weak decrement.
+    assert_eq!(rmw(|| drop((strong, weak))), 2, "drops");
+}
+
+#[test]
+fn weak_upgrade_of_a_dead_object() {
+    let o = object();
+    let weak = o.downgrade();
+    drop(o);
+    // The failed upgrade only reads the strong count.
+    let c = counts(|| assert!(weak.upgrade().is_none()));
+    assert_eq!(c.rmw, 0, "failed upgrade");
+}
