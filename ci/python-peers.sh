@@ -199,6 +199,8 @@ for INTERP in "${INTERPRETERS[@]}"; do
   SUMS=$(so_sums "$PY" 2>/dev/null || true)
   if [ ${#SMOKE[@]} -gt 0 ]; then
     "$PY" "$PEERS/bench.py" --smoke || die "bench.py --smoke failed ($DESC)"
+    # The scaling benchmark's smoke run (its identity checks across threads; under a second).
+    "$PY" binding-py/bench/scaling.py --smoke || die "scaling.py --smoke failed ($DESC)"
   else
     read -r -a ARGS <<<"${TETHER_BENCH_ARGS:---fast --quiet}"
     "$PY" "$PEERS/bench.py" "${ARGS[@]}" || die "bench.py failed ($DESC)"
