@@ -78,7 +78,7 @@ const STRIPES: usize = 16;
 #[repr(align(128))]
 struct Stripe(AtomicIsize);
 
-/// A statistics counter spread over cache lines, one per thread (modulo [`STRIPES`]): a
+/// A statistics counter spread over cache lines, one per thread (modulo 16): a
 /// free-threaded revival and death update several counters, and on one shared line every
 /// thread's update would contend with every other's (measured: half of a drop + refetch's
 /// samples with two threads). Reads sum the stripes.

@@ -8,7 +8,7 @@
 //!   while its own dying wrapper is still tracked is CPython gh-135909 (double dealloc).
 //! * A shadow heap: wrapper blocks and native blocks are quarantined, never reused, and every
 //!   access checks their state, so use after free, double free and leaks are reported instead of
-//!   corrupting memory. [`Model::assert_quiescent`] checks S2 at the end of a test.
+//!   corrupting memory. [`ModelFrontend::assert_quiescent`] checks S2 at the end of a test.
 //! * An attach / shutdown protocol for reclaims on foreign threads (lesson 5).
 //! * GIL mode (`GIL = true`): the frontend declares [`Frontend::SERIALIZED`] and holds a global
 //!   lock where a GIL build of CPython holds the GIL (see the `gil` module), so the suites check
