@@ -4,9 +4,10 @@ use core::ptr::NonNull;
 
 use crate::backoff::Backoff;
 use crate::frontend::flawed;
+use crate::native::{NativeObject, WrapperOf};
 use crate::sync::atomic::Ordering;
 use crate::word::{Raw, State};
-use crate::{Frontend, HandleSlot, Header};
+use crate::{Frontend, HandleSlot};
 
 /// Whether a dying wrapper's memory may be kept for revival.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -20,9 +21,9 @@ pub enum Caching {
 
 /// What the binding transition decided for a dying wrapper.
 #[must_use = "a Cached outcome carries the InTransit baton, which must be settled"]
-pub enum Dealloc<F: Frontend> {
+pub enum Dealloc<N: NativeObject> {
     /// Canonical and cacheable: the word is InTransit; settle the token in the wrapper's free.
-    Cached(InTransit<F>),
+    Cached(InTransit<N>),
     /// Canonical, not cacheable: the word is Detached; free the wrapper's memory.
     Detached,
     /// Not canonical (moved from, lost a publication race, or never bound): word unchanged; free
@@ -35,12 +36,12 @@ pub enum Dealloc<F: Frontend> {
 ///
 /// [`settle`]: InTransit::settle
 #[must_use = "settle the baton in the wrapper's free"]
-pub struct InTransit<F: Frontend> {
-    header: NonNull<Header<F>>,
-    wrapper: NonNull<F::Wrapper>,
+pub struct InTransit<N: NativeObject> {
+    object: NonNull<N>,
+    wrapper: NonNull<WrapperOf<N>>,
 }
 
-impl<F: Frontend> core::fmt::Debug for Dealloc<F> {
+impl<N: NativeObject> core::fmt::Debug for Dealloc<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Cached(t) => f.debug_tuple("Cached").field(t).finish(),
@@ -50,17 +51,17 @@ impl<F: Frontend> core::fmt::Debug for Dealloc<F> {
     }
 }
 
-impl<F: Frontend> core::fmt::Debug for InTransit<F> {
+impl<N: NativeObject> core::fmt::Debug for InTransit<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("InTransit")
-            .field("header", &self.header)
+            .field("object", &self.object)
             .field("wrapper", &self.wrapper)
             .finish()
     }
 }
 
 // SAFETY: the token only names the block and the wrapper; the word decides who may touch them.
-unsafe impl<F: Frontend> Send for InTransit<F> {}
+unsafe impl<N: NativeObject> Send for InTransit<N> {}
 
 /// What the wrapper's free must do with the wrapper's memory after settling.
 #[must_use]
@@ -84,30 +85,30 @@ pub enum Settled {
 ///
 /// `w` is a wrapper of `frontend` whose reference count reached zero, `slot` is its handle slot,
 /// and this is its only dealloc.
-pub unsafe fn dealloc<F: Frontend>(
-    frontend: &F,
-    w: NonNull<F::Wrapper>,
-    slot: &HandleSlot<F>,
+pub unsafe fn dealloc<N: NativeObject>(
+    frontend: &N::Frontend,
+    w: NonNull<WrapperOf<N>>,
+    slot: &HandleSlot<N>,
     caching: Caching,
-) -> Dealloc<F> {
-    if !flawed!(F, BackoffBeforeUntrack) {
+) -> Dealloc<N> {
+    if !flawed!(N::Frontend, BackoffBeforeUntrack) {
         // SAFETY: `w` is dying on this thread (caller).
         unsafe { frontend.untrack(w) };
     }
     let outcome = match slot.header() {
         None => Dealloc::NotCanonical,
         Some(header_ptr) => {
-            if flawed!(F, DropBeforeTransit) {
+            if flawed!(N::Frontend, DropBeforeTransit) {
                 // SAFETY: as below (the broken variant's bug is the order).
                 drop(unsafe { slot.take_exclusive() });
             }
             // SAFETY: the slot's reference keeps the block alive (the broken variant above
             // gives it up too early: that is its bug).
-            let word = unsafe { &header_ptr.as_ref().binding };
+            let word = unsafe { header_ptr.as_ref() }.binding();
             transition(frontend, word, w, caching, header_ptr)
         }
     };
-    if flawed!(F, BackoffBeforeUntrack) {
+    if flawed!(N::Frontend, BackoffBeforeUntrack) {
         // SAFETY: as above.
         unsafe { frontend.untrack(w) };
     }
@@ -118,13 +119,13 @@ pub unsafe fn dealloc<F: Frontend>(
     outcome
 }
 
-fn transition<F: Frontend>(
-    frontend: &F,
-    word: &crate::BindingWord<F::Wrapper>,
-    w: NonNull<F::Wrapper>,
+fn transition<N: NativeObject>(
+    frontend: &N::Frontend,
+    word: &crate::BindingWord<WrapperOf<N>>,
+    w: NonNull<WrapperOf<N>>,
     caching: Caching,
-    header: NonNull<Header<F>>,
-) -> Dealloc<F> {
+    object: NonNull<N>,
+) -> Dealloc<N> {
     let active = Raw::encode(State::Active(w));
     let target = match caching {
         Caching::Cache => State::InTransit(w),
@@ -134,7 +135,7 @@ fn transition<F: Frontend>(
     loop {
         // AcqRel: after the last lookup's unlock (so its try-incref failed on our zero count),
         // and published to the settler and reclaimer. Relaxed on failure: we only compare.
-        match word.cas_serial::<F>(
+        match word.cas_serial::<N::Frontend>(
             active,
             Raw::encode(target),
             Ordering::AcqRel,
@@ -142,7 +143,7 @@ fn transition<F: Frontend>(
         ) {
             Ok(()) => {
                 return match caching {
-                    Caching::Cache => Dealloc::Cached(InTransit { header, wrapper: w }),
+                    Caching::Cache => Dealloc::Cached(InTransit { object, wrapper: w }),
                     Caching::Forget => Dealloc::Detached,
                 };
             }
@@ -152,9 +153,9 @@ fn transition<F: Frontend>(
     }
 }
 
-impl<F: Frontend> InTransit<F> {
+impl<N: NativeObject> InTransit<N> {
     /// The dying wrapper.
-    pub fn wrapper(&self) -> NonNull<F::Wrapper> {
+    pub fn wrapper(&self) -> NonNull<WrapperOf<N>> {
         self.wrapper
     }
 
@@ -162,22 +163,22 @@ impl<F: Frontend> InTransit<F> {
     /// otherwise frees the native block because reclaim already ran and deferred to us.
     pub fn settle(self) -> Settled {
         let this = core::mem::ManuallyDrop::new(self);
-        let (header, w) = (this.header, this.wrapper);
+        let (object, w) = (this.object, this.wrapper);
         // SAFETY: while IN_TRANSIT is set, reclaim does not free the block (it defers to us).
-        let word = unsafe { &header.as_ref().binding };
+        let word = unsafe { object.as_ref() }.binding();
         let transit = Raw::encode(State::InTransit(w));
         let inactive = Raw::encode(State::Inactive(w));
         // Release: a later reviver or reclaimer touches `w`'s memory after our writes to it.
         // Acquire on failure: we free the block after reclaim's writes (its value drop).
-        let (success, failure) = if flawed!(F, SettleRelaxed) {
+        let (success, failure) = if flawed!(N::Frontend, SettleRelaxed) {
             (Ordering::Relaxed, Ordering::Relaxed)
         } else {
             (Ordering::Release, Ordering::Acquire)
         };
         // Always a compare-exchange, even for a serialized frontend: reclaim may run on a
         // foreign thread without the runtime's lock and race this transition.
-        let settled = if flawed!(F, SerializedSettle) {
-            word.cas_serial::<F>(transit, inactive, success, failure)
+        let settled = if flawed!(N::Frontend, SerializedSettle) {
+            word.cas_serial::<N::Frontend>(transit, inactive, success, failure)
         } else {
             word.cas(transit, inactive, success, failure)
         };
@@ -189,14 +190,14 @@ impl<F: Frontend> InTransit<F> {
                     "InTransit baton changed hands to something other than the reclaimer"
                 );
                 // SAFETY: reclaim ran (no references remain) and left freeing to us.
-                unsafe { (header.as_ref().vtable.free_block)(header) };
+                unsafe { N::free(object) };
                 Settled::FreeWrapper
             }
         }
     }
 }
 
-impl<F: Frontend> Drop for InTransit<F> {
+impl<N: NativeObject> Drop for InTransit<N> {
     fn drop(&mut self) {
         // Already unwinding from another failure: do not turn it into an abort.
         #[cfg(feature = "std")]

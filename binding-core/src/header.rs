@@ -8,7 +8,8 @@ use core::any::TypeId;
 use core::ptr::NonNull;
 
 use crate::Frontend;
-use crate::reclaim::reclaim;
+use crate::native::{NativeObject, WrapperOf};
+use crate::reclaim::{Reclaimed, reclaim};
 use crate::sync::atomic::Ordering;
 use crate::sync::kernel_atomic::AtomicUsize;
 use crate::word::{BindingWord, StateKind};
@@ -26,7 +27,10 @@ pub(crate) struct VTable<F: Frontend> {
     pub(crate) type_id: fn() -> TypeId,
 }
 
-/// The header at the start of every native object.
+/// The header at the start of every native object the kernel allocates itself
+/// ([`ObjectArc`](crate::ObjectArc)): its strong and weak counts, the binding word, and the
+/// frontend. It is the kernel's own [`NativeObject`]; object systems with their own counts
+/// implement that trait for their header instead.
 #[repr(C)]
 pub struct Header<F: Frontend> {
     strong: AtomicUsize,
@@ -126,6 +130,40 @@ impl<F: Frontend> Header<F> {
     }
 }
 
+// SAFETY: `binding` and `frontend` are fields, fixed for the block's life; the counts are a
+// strong count whose references share one weak reference, and `release_weak` calls `reclaim`
+// at weak → 0 and frees the block only when it says so; `free` is the block's only other free.
+unsafe impl<F: Frontend> NativeObject for Header<F> {
+    type Frontend = F;
+
+    #[inline]
+    fn binding(&self) -> &BindingWord<WrapperOf<Self>> {
+        &self.binding
+    }
+
+    #[inline]
+    fn frontend(&self) -> &F {
+        &self.frontend
+    }
+
+    #[inline]
+    unsafe fn retain(this: NonNull<Self>) {
+        // SAFETY: the caller's strong reference keeps the block alive.
+        unsafe { this.as_ref() }.acquire_strong();
+    }
+
+    #[inline]
+    unsafe fn release(this: NonNull<Self>) {
+        // SAFETY: the caller gives up a strong reference it owns.
+        unsafe { release_strong(this) }
+    }
+
+    unsafe fn free(this: NonNull<Self>) {
+        // SAFETY: reclaim ran and deferred; nobody references the block (caller).
+        unsafe { (this.as_ref().vtable.free_block)(this) }
+    }
+}
+
 /// Drops one strong reference; at zero drops the value and the strong side's weak reference.
 ///
 /// # Safety
@@ -163,6 +201,10 @@ pub(crate) unsafe fn release_weak<F: Frontend>(header: NonNull<Header<F>>) {
     // Acquire: every other reference's last access happens before the reclaim (a load, not a
     // fence, for ThreadSanitizer: see `release_strong`).
     h.weak.load(Ordering::Acquire);
-    // SAFETY: no strong or weak reference remains; reclaim owns the block.
-    unsafe { reclaim(header) };
+    // SAFETY: no strong or weak reference remains and this is the block's only reclaim.
+    if unsafe { reclaim(header) } == Reclaimed::Free {
+        // SAFETY: the value was dropped, nothing references the block, and reclaim left it to
+        // us (otherwise the settler frees it through `NativeObject::free`).
+        unsafe { (h.vtable.free_block)(header) };
+    }
 }

@@ -51,7 +51,7 @@ const_assert!(core::mem::align_of::<PyObjectShape>() >= crate::MIN_WRAPPER_ALIGN
 
 // The binding word and a wrapper's handle slot are one pointer each.
 assert_eq_size!(BindingWord<PyObjectShape>, usize);
-assert_eq_size!(HandleSlot<ZeroSized>, usize);
+assert_eq_size!(HandleSlot<Header<ZeroSized>>, usize);
 // The header is four words and word-aligned for a zero-sized frontend.
 assert_eq_size!(Header<ZeroSized>, [usize; 4]);
 assert_eq_align!(Header<ZeroSized>, usize);

@@ -9,11 +9,14 @@
 //!   place, or publish a fresh one;
 //! * **dealloc** ([`dealloc()`]) and **settle** ([`InTransit::settle`]): a wrapper dies; its memory
 //!   is cached while the native object lives;
-//! * **reclaim**: the native object's weak count reaches zero (run by the handles' `Drop`);
-//! * **rebind** ([`Header::bind`], [`move_binding`], [`Header::detach`]).
+//! * **reclaim** ([`reclaim()`]): the native object's last reference is gone (run by the
+//!   handles' `Drop` for the kernel's own objects, by the object system otherwise);
+//! * **rebind** ([`bind`], [`move_binding`], [`detach`]).
 //!
 //! The kernel knows nothing of any language: it talks to the runtime through [`Frontend`] and
-//! [`WrapperFactory`]. `docs/design.md` states the protocol, its memory orderings and the
+//! [`WrapperFactory`]. Nor does it need its own objects: any reference-counted object system
+//! whose header holds a [`BindingWord`] implements [`NativeObject`] and gets the same protocol
+//! over its own counts ([`ObjectArc`] is the kernel's own implementation). `docs/design.md` states the protocol, its memory orderings and the
 //! properties (S1–S6, L1) that the loom, shuttle, proptest, miri and spec suites check.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -38,6 +41,7 @@ mod header;
 #[cfg(not(any(loom, feature = "shuttle")))] // their atomics are scheduler handles
 mod layout;
 mod lookup;
+mod native;
 mod object;
 mod rebind;
 mod reclaim;
@@ -52,7 +56,9 @@ pub use dealloc::{Caching, Dealloc, InTransit, Settled, dealloc};
 pub use frontend::Frontend;
 pub use header::Header;
 pub use lookup::{Found, MISSES_BEFORE_TAKEOVER, WrapperFactory};
+pub use native::{NativeObject, NativeRef, WrapperOf};
 pub use object::{ObjectArc, ObjectRef, WeakArc, WeakRef};
-pub use rebind::{Rebound, move_binding};
+pub use rebind::{Rebound, bind, detach, move_binding};
+pub use reclaim::{Reclaimed, reclaim};
 pub use slot::HandleSlot;
 pub use word::{BindingWord, MIN_WRAPPER_ALIGN, State, StateKind};

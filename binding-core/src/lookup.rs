@@ -2,21 +2,22 @@
 
 use core::ptr::NonNull;
 
+use crate::Frontend;
 use crate::backoff::Backoff;
 use crate::frontend::flawed;
+use crate::native::{NativeObject, NativeRef, WrapperOf};
 use crate::sync::atomic::Ordering;
 use crate::word::{Raw, State};
-use crate::{Frontend, ObjectRef};
 
 /// How a frontend makes wrappers for one kind of native object.
-pub trait WrapperFactory<F: Frontend> {
+pub trait WrapperFactory<N: NativeObject> {
     /// Why a fresh wrapper could not be made.
     type Error;
 
     /// Allocates and initialises a fresh wrapper that owns `handle` (holding +1 frontend
     /// reference for the caller). Runs *outside* the word's lock: it may allocate, collect
     /// garbage and run user code, including lookups of this same object.
-    fn make_fresh(&self, handle: ObjectRef<F>) -> Result<NonNull<F::Wrapper>, Self::Error>;
+    fn make_fresh(&self, handle: NativeRef<N>) -> Result<NonNull<WrapperOf<N>>, Self::Error>;
 
     /// Re-initialises the cached wrapper memory `w` in place as a live wrapper that owns
     /// `handle`, with one frontend reference for the caller. Runs *under* the word's lock (for a
@@ -27,7 +28,7 @@ pub trait WrapperFactory<F: Frontend> {
     /// # Safety
     ///
     /// `w` is the Inactive wrapper block of `handle`'s object; the kernel holds the lock.
-    unsafe fn revive(&self, w: NonNull<F::Wrapper>, handle: ObjectRef<F>);
+    unsafe fn revive(&self, w: NonNull<WrapperOf<N>>, handle: NativeRef<N>);
 
     /// Disposes of a fresh wrapper that lost the race to be published: it dies as an ordinary
     /// non-canonical wrapper (its dealloc finds another wrapper canonical).
@@ -35,7 +36,7 @@ pub trait WrapperFactory<F: Frontend> {
     /// # Safety
     ///
     /// `w` came from `make_fresh` and was never published; the caller's reference is given up.
-    unsafe fn discard(&self, w: NonNull<F::Wrapper>);
+    unsafe fn discard(&self, w: NonNull<WrapperOf<N>>);
 }
 
 /// How a lookup found its wrapper.
@@ -74,13 +75,13 @@ pub(crate) fn publish_order<F: Frontend>() -> Ordering {
     }
 }
 
-impl<F: Frontend> ObjectRef<F> {
+impl<N: NativeObject> NativeRef<N> {
     /// [`lookup`](Self::lookup) for a caller that holds +1 on the object and hands it over
     /// (upstream's make-return): the reference is dropped after the lookup.
-    pub fn into_wrapper<M: WrapperFactory<F>>(
+    pub fn into_wrapper<M: WrapperFactory<N>>(
         self,
         factory: &M,
-    ) -> Result<(NonNull<F::Wrapper>, Found), M::Error> {
+    ) -> Result<(NonNull<WrapperOf<N>>, Found), M::Error> {
         self.lookup(factory)
     }
 
@@ -92,10 +93,10 @@ impl<F: Frontend> ObjectRef<F> {
     /// a wrapper that died is revived at the same address (S5). A hit costs one compare-exchange
     /// and one store on the binding word plus the frontend's try-incref.
     #[inline]
-    pub fn lookup<M: WrapperFactory<F>>(
+    pub fn lookup<M: WrapperFactory<N>>(
         &self,
         factory: &M,
-    ) -> Result<(NonNull<F::Wrapper>, Found), M::Error> {
+    ) -> Result<(NonNull<WrapperOf<N>>, Found), M::Error> {
         match self.hit() {
             Some(w) => Ok((w, Found::Hit)),
             None => self.lookup_slow(factory),
@@ -111,23 +112,23 @@ impl<F: Frontend> ObjectRef<F> {
     /// where `lookup` may not: inside a critical section or a lock that protects the stored
     /// reference being read (the CPython adapter reads a field this way without cloning it).
     #[inline]
-    pub fn hit(&self) -> Option<NonNull<F::Wrapper>> {
-        if flawed!(F, HitWithoutTryIncref) {
+    pub fn hit(&self) -> Option<NonNull<WrapperOf<N>>> {
+        if flawed!(N::Frontend, HitWithoutTryIncref) {
             return None;
         }
-        let header = self.header();
-        let word = &header.binding;
+        let object = self.object();
+        let word = object.binding();
         // Relaxed: only picks the branch; the lock below is the Acquire.
         let seen = word.load(Ordering::Relaxed);
         let State::Active(w) = seen.decode() else {
             return None;
         };
-        if F::SERIALIZED {
+        if <N::Frontend as Frontend>::SERIALIZED {
             // GIL mode: the runtime's lock already keeps every other thread from freeing or
             // re-initialising `w` (the word's own lock would protect against nothing), and the
             // word is never seen locked (no thread lets the global lock go while holding it).
             // SAFETY: `w` is canonical and no other thread can change that while we run.
-            return unsafe { header.frontend.try_incref(w) }.then_some(w);
+            return unsafe { object.frontend().try_incref(w) }.then_some(w);
         }
         // `decode` ignores the lock bit; a locked word's compare-exchange fails below anyway.
         // Acquire: see the publisher's initialisation of `w` before touching it.
@@ -139,29 +140,29 @@ impl<F: Frontend> ObjectRef<F> {
             return None;
         }
         // SAFETY: we hold the lock, so `w` can be neither freed nor re-initialised.
-        let hit = unsafe { header.frontend.try_incref(w) };
+        let hit = unsafe { object.frontend().try_incref(w) };
         // Release (unlock): as the slow path's.
-        word.store(seen, publish_order::<F>());
+        word.store(seen, publish_order::<N::Frontend>());
         hit.then_some(w)
     }
 
     /// Every case but the plain hit: waits, revival, fresh wrapper, the takeover.
     #[inline(never)]
-    fn lookup_slow<M: WrapperFactory<F>>(
+    fn lookup_slow<M: WrapperFactory<N>>(
         &self,
         factory: &M,
-    ) -> Result<(NonNull<F::Wrapper>, Found), M::Error> {
-        let header = self.header();
-        let word = &header.binding;
-        let frontend = &header.frontend;
+    ) -> Result<(NonNull<WrapperOf<N>>, Found), M::Error> {
+        let object = self.object();
+        let word = object.binding();
+        let frontend = object.frontend();
         let mut backoff = Backoff::new(frontend);
         // The dying wrapper the last misses were on, and how many in a row.
-        let mut missed: Option<(NonNull<F::Wrapper>, u32)> = None;
+        let mut missed: Option<(NonNull<WrapperOf<N>>, u32)> = None;
         // The dying wrapper the frontend agreed to replace (`Frontend::replace_dying`).
-        let mut replace: Option<NonNull<F::Wrapper>> = None;
+        let mut replace: Option<NonNull<WrapperOf<N>>> = None;
         // A fresh wrapper made (outside the lock) to replace a dying wrapper whose dealloc does
         // not come; also usable for a Detached word. Discarded if unused, after every unlock.
-        let mut spare: Option<NonNull<F::Wrapper>> = None;
+        let mut spare: Option<NonNull<WrapperOf<N>>> = None;
         let found = loop {
             // Relaxed: only picks the branch; every branch that touches a wrapper first takes
             // the lock (Acquire) or publishes by compare-exchange.
@@ -172,19 +173,24 @@ impl<F: Frontend> ObjectRef<F> {
             }
             match seen.decode() {
                 State::Active(w) => {
-                    if flawed!(F, HitWithoutTryIncref) {
+                    if flawed!(N::Frontend, HitWithoutTryIncref) {
                         break Ok((w, Found::Hit));
                     }
                     // Acquire: see the publisher's initialisation of `w` before touching it.
                     if word
-                        .cas_serial::<F>(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+                        .cas_serial::<N::Frontend>(
+                            seen,
+                            seen.locked(),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
                         .is_err()
                     {
                         continue;
                     }
                     let due = spare.is_some() && replace == Some(w);
                     if due
-                        && flawed!(F, TakeoverWithoutTryIncref)
+                        && flawed!(N::Frontend, TakeoverWithoutTryIncref)
                         && let Some(new) = spare.take()
                     {
                         // SAFETY: as below (the broken variant skips the try-incref).
@@ -208,10 +214,13 @@ impl<F: Frontend> ObjectRef<F> {
                         // happens before any other thread's lock of this word.
                         // SAFETY: we hold the lock, so `w`'s memory is live.
                         unsafe { frontend.replaced(w) };
-                        word.store(Raw::encode(State::Active(new)), publish_order::<F>());
+                        word.store(
+                            Raw::encode(State::Active(new)),
+                            publish_order::<N::Frontend>(),
+                        );
                         break Ok((new, Found::Replaced));
                     }
-                    word.store(seen, publish_order::<F>());
+                    word.store(seen, publish_order::<N::Frontend>());
                     if hit {
                         break Ok((w, Found::Hit));
                     }
@@ -220,7 +229,8 @@ impl<F: Frontend> ObjectRef<F> {
                         _ => 1,
                     };
                     missed = Some((w, misses));
-                    if !flawed!(F, WaitForParkedDealloc) && frontend.replace_dying(misses) {
+                    if !flawed!(N::Frontend, WaitForParkedDealloc) && frontend.replace_dying(misses)
+                    {
                         replace = Some(w);
                         if spare.is_none() {
                             // Outside the lock, like every fresh wrapper.
@@ -239,20 +249,28 @@ impl<F: Frontend> ObjectRef<F> {
                 State::Inactive(w) => {
                     // Acquire: see the settler's last writes to `w`'s memory before reusing it.
                     if word
-                        .cas_serial::<F>(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+                        .cas_serial::<N::Frontend>(
+                            seen,
+                            seen.locked(),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
                         .is_err()
                     {
                         continue;
                     }
                     // SAFETY: `w` is this object's cached block and we hold the lock.
                     unsafe { factory.revive(w, self.clone()) };
-                    if !flawed!(F, ReviveWithoutRearm) {
+                    if !flawed!(N::Frontend, ReviveWithoutRearm) {
                         // SAFETY: `w` is live again and we own its only reference.
                         unsafe { frontend.enable_try_incref(w) };
                     }
                     // Release (unlock + publish in one store): the revival happens before any
                     // other thread's lock of this word.
-                    word.store(Raw::encode(State::Active(w)), publish_order::<F>());
+                    word.store(
+                        Raw::encode(State::Active(w)),
+                        publish_order::<N::Frontend>(),
+                    );
                     break Ok((w, Found::Revived));
                 }
                 State::Detached => {
@@ -266,13 +284,13 @@ impl<F: Frontend> ObjectRef<F> {
                         },
                     };
                     let active = Raw::encode(State::Active(w));
-                    let published = if flawed!(F, FreshBlindStore) {
+                    let published = if flawed!(N::Frontend, FreshBlindStore) {
                         word.store(active, Ordering::Release);
                         Ok(())
                     } else {
                         // AcqRel: publish `w`'s initialisation; Relaxed on failure because the
                         // loop re-reads and locks before touching the winner.
-                        word.cas_serial::<F>(
+                        word.cas_serial::<N::Frontend>(
                             Raw::DETACHED,
                             active,
                             Ordering::AcqRel,
@@ -295,13 +313,13 @@ impl<F: Frontend> ObjectRef<F> {
     }
 
     /// A fresh wrapper for this object, armed for try-incref, not yet published.
-    fn make_spare<M: WrapperFactory<F>>(
+    fn make_spare<M: WrapperFactory<N>>(
         &self,
         factory: &M,
-    ) -> Result<NonNull<F::Wrapper>, M::Error> {
+    ) -> Result<NonNull<WrapperOf<N>>, M::Error> {
         let w = factory.make_fresh(self.clone())?;
         // SAFETY: `w` is live and we own its only reference.
-        unsafe { self.header().frontend.enable_try_incref(w) };
+        unsafe { self.object().frontend().enable_try_incref(w) };
         Ok(w)
     }
 }

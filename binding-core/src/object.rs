@@ -12,6 +12,7 @@ use core::alloc::Layout;
 use crate::Frontend;
 use crate::alloc::{AllocError, NativeAllocator};
 use crate::header::{Header, VTable, release_strong, release_weak};
+use crate::native::NativeRef;
 
 /// The block behind every native object: header first, so a header pointer is a block pointer.
 #[repr(C)]
@@ -109,9 +110,8 @@ impl<T, F: Frontend, A: NativeAllocator> ObjectArc<T, F, A> {
     /// Forgets the type: an erased strong reference to the same object.
     pub fn erase(self) -> ObjectRef<F> {
         let this = ManuallyDrop::new(self);
-        ObjectRef {
-            header: this.ptr.cast(),
-        }
+        // SAFETY: our strong reference moves into the erased handle.
+        unsafe { ObjectRef::from_raw(this.ptr.cast()) }
     }
 
     /// A new weak reference.
@@ -163,40 +163,15 @@ impl<T: fmt::Debug, F: Frontend, A: NativeAllocator> fmt::Debug for ObjectArc<T,
     }
 }
 
-/// An owning strong reference to a native object of unknown type: what a wrapper holds.
-pub struct ObjectRef<F: Frontend> {
-    header: NonNull<Header<F>>,
-}
-
-// SAFETY: only ever created from an `ObjectArc` whose value is `Send + Sync`.
-unsafe impl<F: Frontend> Send for ObjectRef<F> {}
-// SAFETY: as above.
-unsafe impl<F: Frontend> Sync for ObjectRef<F> {}
+/// An owning strong reference to one of the kernel's own native objects, of unknown type: what
+/// a wrapper holds.
+pub type ObjectRef<F> = NativeRef<Header<F>>;
 
 impl<F: Frontend> ObjectRef<F> {
     /// The header.
+    #[inline]
     pub fn header(&self) -> &Header<F> {
-        // SAFETY: our strong reference keeps the block alive.
-        unsafe { self.header.as_ref() }
-    }
-
-    /// The header's address (stable for the object's whole life: what `tether.handle` returns).
-    pub fn as_ptr(&self) -> NonNull<Header<F>> {
-        self.header
-    }
-
-    /// Gives up ownership without dropping: pair with [`from_raw`](Self::from_raw).
-    pub fn into_raw(self) -> NonNull<Header<F>> {
-        ManuallyDrop::new(self).header
-    }
-
-    /// Re-takes ownership of a reference produced by [`into_raw`](Self::into_raw).
-    ///
-    /// # Safety
-    ///
-    /// `header` came from `into_raw` and is re-taken once.
-    pub unsafe fn from_raw(header: NonNull<Header<F>>) -> Self {
-        Self { header }
+        self.object()
     }
 
     /// The value, if it is a `T` allocated with an `A`.
@@ -204,7 +179,7 @@ impl<F: Frontend> ObjectRef<F> {
         if (self.header().vtable.type_id)() != TypeId::of::<(T, A)>() {
             return None;
         }
-        let block = self.header.cast::<NativeBox<T, F, A>>();
+        let block = self.as_ptr().cast::<NativeBox<T, F, A>>();
         // SAFETY: the block was made as a `NativeBox<T, F, A>` (its type id says so); the value
         // lives while our strong reference does.
         Some(unsafe { &block.as_ref().value })
@@ -217,7 +192,7 @@ impl<F: Frontend> ObjectRef<F> {
     pub fn downgrade(&self) -> WeakRef<F> {
         self.header().acquire_weak();
         WeakRef {
-            header: self.header,
+            header: self.as_ptr(),
         }
     }
 }
@@ -239,9 +214,10 @@ impl<F: Frontend> WeakRef<F> {
         let header = unsafe { self.header.as_ref() };
         // `then`, not `then_some`: the handle must only exist (and so be dropped) when the
         // upgrade succeeded.
-        header.try_acquire_strong().then(|| ObjectRef {
-            header: self.header,
-        })
+        // SAFETY: the upgrade's strong reference moves into the handle.
+        header
+            .try_acquire_strong()
+            .then(|| unsafe { ObjectRef::from_raw(self.header) })
     }
 
     /// Whether two weak references point to the same object.
@@ -270,38 +246,6 @@ impl<F: Frontend> Drop for WeakRef<F> {
 impl<F: Frontend> fmt::Debug for WeakRef<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("WeakRef").field(&self.header).finish()
-    }
-}
-
-impl<F: Frontend> Clone for ObjectRef<F> {
-    fn clone(&self) -> Self {
-        self.header().acquire_strong();
-        Self {
-            header: self.header,
-        }
-    }
-}
-
-impl<F: Frontend> Drop for ObjectRef<F> {
-    fn drop(&mut self) {
-        // SAFETY: we own one strong reference and give it up.
-        unsafe { release_strong(self.header) }
-    }
-}
-
-impl<F: Frontend> PartialEq for ObjectRef<F> {
-    fn eq(&self, other: &Self) -> bool {
-        self.header == other.header
-    }
-}
-impl<F: Frontend> Eq for ObjectRef<F> {}
-
-impl<F: Frontend> fmt::Debug for ObjectRef<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObjectRef")
-            .field("header", &self.header)
-            .field("binding", &self.header().binding)
-            .finish()
     }
 }
 

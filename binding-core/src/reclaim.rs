@@ -1,33 +1,51 @@
-//! Reclaim: the native object's weak count reached zero; free what the word still owns.
+//! Reclaim: the native object's last reference is gone; free what the word still owns.
 
 use core::ptr::NonNull;
 
+use crate::Frontend;
 use crate::frontend::flawed;
+use crate::native::NativeObject;
 use crate::sync::atomic::Ordering;
 use crate::word::{Raw, State};
-use crate::{Frontend, Header};
 
-/// Runs on the weak → 0 edge, on any thread, possibly re-entrantly inside a wrapper's dealloc.
+/// What the object system does with the block after [`reclaim`].
+#[must_use = "free the block on `Free`; never touch it on `Deferred`"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reclaimed {
+    /// The word is Detached and its cached wrapper (if any) freed: free the block now.
+    Free,
+    /// A wrapper of this object is dying on some thread (the word is InTransit): its settle will
+    /// free the block through [`NativeObject::free`]. Do not touch the block again.
+    Deferred,
+}
+
+/// The reclaim edge: an object system calls this once per object, when no strong or weak
+/// reference to it remains (its weak → 0 edge; without weak references, right after the value
+/// is dropped at strong → 0), on any thread, possibly re-entrantly inside a wrapper's dealloc.
+///
+/// Frees the object's cached wrapper if the word owns one (attaching to the runtime first; after
+/// the runtime began shutting down the wrapper is leaked on purpose, lesson 5), or hands the
+/// block to the settler of a wrapper that is dying right now.
 ///
 /// No lookup, dealloc transition or rebind can run concurrently (each holds a strong reference);
 /// the only possible concurrent actor is the settler of an InTransit baton.
 ///
 /// # Safety
 ///
-/// No strong or weak reference to `header` remains.
-pub(crate) unsafe fn reclaim<F: Frontend>(header: NonNull<Header<F>>) {
-    // SAFETY: the block is live until we free it below or hand it to the settler.
-    let h = unsafe { header.as_ref() };
-    let word = &h.binding;
+/// `object` is live, no strong or weak reference to it remains, and this is its only reclaim.
+pub unsafe fn reclaim<N: NativeObject>(object: NonNull<N>) -> Reclaimed {
+    // SAFETY: the block is live until the caller frees it or the settler does.
+    let o = unsafe { object.as_ref() };
+    let word = o.binding();
     // Acquire: see the settler's writes to a cached wrapper before freeing it.
     let mut seen = word.load(Ordering::Acquire);
     loop {
         debug_assert!(!seen.is_locked(), "a lock outlived every strong reference");
         match seen.decode() {
-            State::Detached => break,
+            State::Detached => return Reclaimed::Free,
             State::InTransit(w) => {
-                if flawed!(F, ReclaimFreesInTransit) {
-                    break;
+                if flawed!(N::Frontend, ReclaimFreesInTransit) {
+                    return Reclaimed::Free;
                 }
                 // AcqRel: the settler frees the block after our value drop (Release) and we
                 // observe its settle if it came first (Acquire on failure).
@@ -38,14 +56,14 @@ pub(crate) unsafe fn reclaim<F: Frontend>(header: NonNull<Header<F>>) {
                     Ordering::Acquire,
                 ) {
                     // First settler: defer. The wrapper's free will free both.
-                    Ok(()) => return,
+                    Ok(()) => return Reclaimed::Deferred,
                     Err(now) => seen = now,
                 }
             }
             State::Inactive(w) => {
                 // Relaxed: nobody else can read the word any more.
                 word.store(Raw::DETACHED, Ordering::Relaxed);
-                let frontend = &h.frontend;
+                let frontend = o.frontend();
                 // After shutdown began the cached memory is leaked on purpose (lesson 5).
                 if frontend.is_alive()
                     && let Some(attached) = frontend.attach()
@@ -53,7 +71,7 @@ pub(crate) unsafe fn reclaim<F: Frontend>(header: NonNull<Header<F>>) {
                     // SAFETY: `w` is the cached block the word owned; we just detached it.
                     unsafe { frontend.free_cached(w, &attached) };
                 }
-                break;
+                return Reclaimed::Free;
             }
             State::Active(w) => panic!(
                 "S3 violated: reclaim found Active({w:p}), but an active wrapper owns a strong \
@@ -61,6 +79,4 @@ pub(crate) unsafe fn reclaim<F: Frontend>(header: NonNull<Header<F>>) {
             ),
         }
     }
-    // SAFETY: the value was dropped and no reference remains.
-    unsafe { (h.vtable.free_block)(header) };
 }

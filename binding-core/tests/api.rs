@@ -95,7 +95,7 @@ fn debug_and_display_name_what_they_show() {
     let arc = ObjectArc::new(5u64, binding_core::model::minimal::Fast::<false>);
     let slot = HandleSlot::new(o.clone());
     for (text, needle) in [
-        (format!("{o:?}"), "ObjectRef"),
+        (format!("{o:?}"), "NativeRef"),
         (format!("{weak:?}"), "WeakRef"),
         (format!("{arc:?}"), "5"),
         (format!("{slot:?}"), "HandleSlot"),
@@ -105,7 +105,7 @@ fn debug_and_display_name_what_they_show() {
         (
             format!(
                 "{:?}",
-                binding_core::Dealloc::<binding_core::model::minimal::Fast>::Detached
+                binding_core::Dealloc::<binding_core::Header<binding_core::model::minimal::Fast>>::Detached
             ),
             "Detached",
         ),

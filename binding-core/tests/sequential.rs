@@ -150,7 +150,10 @@ fn detach_before_moving_a_handle_out() {
     let rt = runtime();
     let obj = rt.object(1, None).erase();
     let x = rt.lookup(obj.clone());
-    assert_eq!(obj.header().detach(x.as_ptr()), binding_core::Rebound::Done);
+    assert_eq!(
+        binding_core::detach(obj.header(), x.as_ptr()),
+        binding_core::Rebound::Done
+    );
     assert_eq!(obj.header().binding_state(), StateKind::Detached);
     let taken = x.wrapper().slot().take();
     assert!(taken.is_some());
@@ -238,7 +241,7 @@ fn an_unsettled_baton_is_a_loud_bug() {
     drop(w.wrapper().slot().put(obj.clone()));
     // SAFETY: `w` is live and bound here; we pretend its count reached zero (it never will be
     // touched again: the test ends in the expected panic).
-    let _ = unsafe { obj.header().bind(w.as_ptr()) };
+    let _ = unsafe { binding_core::bind(obj.header(), w.as_ptr()) };
     // SAFETY: as above.
     let outcome = unsafe {
         binding_core::dealloc(

@@ -12,7 +12,7 @@ use core::ptr::{self, NonNull};
 
 use binding_core::sync::atomic::{Ordering::SeqCst, fence};
 use binding_core::{
-    Caching, Dealloc, Found, Frontend, HandleSlot, InTransit, ObjectRef, Rebound, Settled,
+    Caching, Dealloc, Found, Frontend, HandleSlot, Header, InTransit, ObjectRef, Rebound, Settled,
     WrapperFactory,
 };
 
@@ -70,12 +70,12 @@ pub struct WrapperObj<R: Runtime> {
     /// `PyObject_HEAD`.
     pub head: R::Object,
     /// The native object this wrapper stands for; empty once moved from.
-    pub slot: HandleSlot<Interp<R>>,
+    pub slot: HandleSlot<Header<Interp<R>>>,
     /// CPython's weak reference list (`tp_weaklistoffset` points here); only CPython touches it.
     pub weaklist: *mut c_void,
     /// The InTransit baton, handed from the dealloc to the free of the same dying wrapper on the
     /// same thread.
-    baton: UnsafeCell<Option<InTransit<Interp<R>>>>,
+    baton: UnsafeCell<Option<InTransit<Header<Interp<R>>>>>,
 }
 
 impl<R: Runtime> WrapperObj<R> {
@@ -349,7 +349,7 @@ pub struct Factory<'a, R: Runtime, C> {
     class: C,
 }
 
-impl<R: Runtime, C> WrapperFactory<Interp<R>> for Factory<'_, R, C>
+impl<R: Runtime, C> WrapperFactory<Header<Interp<R>>> for Factory<'_, R, C>
 where
     C: Fn() -> Result<NonNull<R::Type>, AllocFailed>,
 {
@@ -475,7 +475,7 @@ impl<R: Runtime> Interp<R> {
         let displaced = unsafe { WrapperObj::<R>::of(o).slot.put_exclusive(handle) };
         debug_assert!(displaced.is_none());
         // SAFETY: the slot now holds a reference, keeping the header alive; `o` is live and ours.
-        let bound = unsafe { header.as_ref().bind(o) };
+        let bound = unsafe { binding_core::bind(header.as_ref(), o) };
         debug_assert_eq!(
             bound,
             Rebound::Done,
@@ -538,7 +538,7 @@ impl<R: Runtime> Interp<R> {
             if let Some(header) = w.slot.header() {
                 // SAFETY: the slot's reference keeps the header alive. Backing off here is safe:
                 // `o` is untracked.
-                let _ = unsafe { header.as_ref() }.detach(o);
+                let _ = binding_core::detach(unsafe { header.as_ref() }, o);
             }
             if flawed!(rt, UntrackAfterDetach) {
                 // SAFETY: as above (the broken variant's bug is the order).

@@ -3,7 +3,7 @@
 use core::ptr::NonNull;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::{HandleSlot, ObjectRef, WrapperFactory};
+use crate::{HandleSlot, Header, ObjectRef, WrapperFactory};
 
 use super::{ModelFrontend, ModelWrapper};
 
@@ -48,7 +48,7 @@ impl<const FLAW: u8, const GIL: bool> ModelFactory<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> WrapperFactory<ModelFrontend<FLAW, GIL>>
+impl<const FLAW: u8, const GIL: bool> WrapperFactory<Header<ModelFrontend<FLAW, GIL>>>
     for ModelFactory<FLAW, GIL>
 {
     type Error = FreshFailed;

@@ -8,7 +8,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::{
-    Caching, Dealloc, Frontend, HandleSlot, ObjectArc, ObjectRef, Settled, WrapperFactory,
+    Caching, Dealloc, Frontend, HandleSlot, Header, ObjectArc, ObjectRef, Settled, WrapperFactory,
 };
 
 /// The minimal frontend. `Fast<true>` declares GIL mode ([`Frontend::SERIALIZED`]) and has no
@@ -21,7 +21,7 @@ pub struct Fast<const GIL: bool = false>;
 pub struct FastWrapper<const GIL: bool = false> {
     refcnt: AtomicUsize,
     armed: AtomicBool,
-    slot: HandleSlot<Fast<GIL>>,
+    slot: HandleSlot<Header<Fast<GIL>>>,
 }
 
 // SAFETY: try_incref refuses at zero; attach always succeeds (the runtime never shuts down).
@@ -70,7 +70,7 @@ unsafe impl<const GIL: bool> Frontend for Fast<GIL> {
 /// Makes and revives [`FastWrapper`]s.
 pub struct FastFactory;
 
-impl<const GIL: bool> WrapperFactory<Fast<GIL>> for FastFactory {
+impl<const GIL: bool> WrapperFactory<Header<Fast<GIL>>> for FastFactory {
     type Error = ();
     fn make_fresh(&self, handle: ObjectRef<Fast<GIL>>) -> Result<NonNull<FastWrapper<GIL>>, ()> {
         Ok(NonNull::from(Box::leak(Box::new(FastWrapper {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64 as StdAtomicU64, Ordering::Relaxed};
 
 use crate::sync::UnsafeCell;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::{Caching, Dealloc, HandleSlot, Settled};
+use crate::{Caching, Dealloc, HandleSlot, Header, Settled};
 
 use super::ModelFrontend;
 
@@ -43,14 +43,14 @@ pub struct ModelWrapper<const FLAW: u8, const GIL: bool = false> {
     /// loom reports a data race if the settle does not publish them (Release) or the reclaimer's
     /// free does not see them.
     teardown: UnsafeCell<u64>,
-    slot: HandleSlot<ModelFrontend<FLAW, GIL>>,
+    slot: HandleSlot<Header<ModelFrontend<FLAW, GIL>>>,
 }
 
 impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
     pub(crate) fn new(
         id: u64,
         cacheable: bool,
-        slot: HandleSlot<ModelFrontend<FLAW, GIL>>,
+        slot: HandleSlot<Header<ModelFrontend<FLAW, GIL>>>,
     ) -> Self {
         Self {
             id,
@@ -72,7 +72,7 @@ impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
     }
 
     /// The wrapper's handle slot.
-    pub fn slot(&self) -> &HandleSlot<ModelFrontend<FLAW, GIL>> {
+    pub fn slot(&self) -> &HandleSlot<Header<ModelFrontend<FLAW, GIL>>> {
         &self.slot
     }
 
@@ -498,7 +498,7 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
         let _gil = self.gil();
         drop(w.wrapper().slot.put(handle));
         // SAFETY: `w` is live, owned, and its slot holds this object.
-        let _ = unsafe { header.as_ref().bind(w.ptr) };
+        let _ = unsafe { crate::bind(header.as_ref(), w.ptr) };
         w
     }
 }

@@ -186,7 +186,7 @@ pub fn lookup_detach<const F: u8, const G: bool>() {
     let detacher = thread::spawn(move || {
         let handle = x.handle().expect("x holds a handle");
         let taken = x.with_gil(|| {
-            let _ = handle.header().detach(x.as_ptr());
+            let _ = binding_core::detach(handle.header(), x.as_ptr());
             x.wrapper().slot().take()
         });
         drop((x, handle));
@@ -264,7 +264,7 @@ pub fn dealloc_detach<const F: u8, const G: bool>() {
     let x2 = x.clone();
     let detacher = thread::spawn(move || {
         let taken = x.with_gil(|| {
-            let _ = obj.header().detach(x.as_ptr());
+            let _ = binding_core::detach(obj.header(), x.as_ptr());
             x.wrapper().slot().take()
         });
         drop(x);
@@ -314,7 +314,7 @@ pub fn reclaim_detach<const F: u8, const G: bool>() {
     let keep = obj.clone();
     let detacher = thread::spawn(move || {
         let taken = x.with_gil(|| {
-            let _ = keep.header().detach(x.as_ptr());
+            let _ = binding_core::detach(keep.header(), x.as_ptr());
             x.wrapper().slot().take()
         });
         drop((x, keep, taken));
@@ -352,7 +352,7 @@ pub fn move_detach<const F: u8, const G: bool>() {
     let (o2, rt2) = (obj.clone(), rt.clone());
     let detacher = thread::spawn(move || {
         let xp = xp;
-        rt2.with_gil(|| o2.header().detach(xp.0)) == binding_core::Rebound::Done
+        rt2.with_gil(|| binding_core::detach(o2.header(), xp.0)) == binding_core::Rebound::Done
     });
     let y = mover.join().unwrap();
     let detached = detacher.join().unwrap();
@@ -389,7 +389,7 @@ pub fn detach_shutdown<const F: u8, const G: bool>() {
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let detacher = thread::spawn(move || {
-        let _ = x.with_gil(|| obj.header().detach(x.as_ptr()));
+        let _ = x.with_gil(|| binding_core::detach(obj.header(), x.as_ptr()));
         drop((x, obj));
     });
     let rt2 = rt.clone();

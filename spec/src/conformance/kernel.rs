@@ -423,7 +423,7 @@ impl<const FLAW: u8> Kernel<FLAW> {
                     .header()
                     .ok_or_else(|| format!("wrapper #{block} has no handle to detach"))?;
                 // SAFETY: the slot's reference keeps the block alive until `take` below.
-                unsafe { header.as_ref() }.detach(w.as_ptr());
+                binding_core::detach(unsafe { header.as_ref() }, w.as_ptr());
                 drop(slot.take());
                 KernelOutcome::Done
             }
