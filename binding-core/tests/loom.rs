@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use binding_core::flaw::Flaw;
+use binding_core::model::{Foreign, Own};
 use common::Scenario;
 
 fn bound(var: &str, default: usize) -> usize {
@@ -36,12 +37,12 @@ fn explore(name: &str, bound: usize, body: fn()) -> usize {
 }
 
 macro_rules! cell_tests {
-    ($($name:ident),* $(,)?) => { cell_tests!(gil = false; $($name),*); };
-    (gil = $gil:literal; $($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => { cell_tests!(gil = false, Own; $($name),*); };
+    (gil = $gil:literal, $sys:ident; $($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
             let b = bound("TETHER_LOOM_BOUND2", 3);
-            assert!(explore(stringify!($name), b, common::$name::<0, $gil>) > 1);
+            assert!(explore(stringify!($name), b, common::$name::<0, $gil, $sys>) > 1);
         }
     )*};
 }
@@ -69,12 +70,14 @@ cell_tests!(
 cell_tests!(upgrade_last_drop, weak_drop_reclaim);
 
 macro_rules! flow_tests {
-    ($($name:ident),* $(,)?) => { flow_tests!(gil = false, "TETHER_LOOM_BOUND3", 2; $($name),*); };
-    (gil = $gil:literal, $var:literal, $default:literal; $($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => {
+        flow_tests!(gil = false, Own, "TETHER_LOOM_BOUND3", 2; $($name),*);
+    };
+    (gil = $gil:literal, $sys:ident, $var:literal, $default:literal; $($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
             let b = bound($var, $default);
-            assert!(explore(stringify!($name), b, common::$name::<0, $gil>) > 1);
+            assert!(explore(stringify!($name), b, common::$name::<0, $gil, $sys>) > 1);
         }
     )*};
 }
@@ -97,7 +100,7 @@ fn both_settle_orders_are_explored() {
     explore(
         "dealloc_reclaim (settle orders)",
         3,
-        common::dealloc_reclaim::<0, false>,
+        common::dealloc_reclaim::<0, false, Own>,
     );
     let (by_free, by_reclaim) = (
         common::SETTLED_BY_FREE.load(Relaxed),
@@ -112,7 +115,7 @@ fn both_settle_orders_are_explored() {
     explore(
         "dealloc_reclaim_nested",
         b,
-        common::dealloc_reclaim_nested::<0, false>,
+        common::dealloc_reclaim_nested::<0, false, Own>,
     );
 }
 
@@ -123,7 +126,7 @@ fn both_settle_orders_are_explored() {
 mod gil_mode {
     use super::*;
 
-    cell_tests!(gil = true;
+    cell_tests!(gil = true, Own;
         lookup_lookup,
         lookup_dealloc,
         lookup_reclaim,
@@ -145,7 +148,7 @@ mod gil_mode {
     // Bound 1 by default: the lock's hand-overs are scheduling points of their own, and at
     // bound 2 the largest flow explores 3.5 M executions (about 15 minutes here; run them with
     // TETHER_LOOM_GIL_BOUND3=2). shuttle runs every flow in GIL mode with many more preemptions.
-    flow_tests!(gil = true, "TETHER_LOOM_GIL_BOUND3", 1;
+    flow_tests!(gil = true, Own, "TETHER_LOOM_GIL_BOUND3", 1;
         two_lookups_one_dealloc,
         revive_vs_reclaim,
         three_first_lookups,
@@ -164,7 +167,7 @@ mod gil_mode {
         explore(
             "gil dealloc_reclaim (settle orders)",
             3,
-            common::dealloc_reclaim::<0, true>,
+            common::dealloc_reclaim::<0, true, Own>,
         );
         let (by_free, by_reclaim) = (
             common::SETTLED_BY_FREE.load(Relaxed),
@@ -178,12 +181,70 @@ mod gil_mode {
     }
 }
 
+/// A foreign object system ([`Foreign`]: one count of its own, no weak references, `reclaim`
+/// called by the object system at strong → 0): every cell and flow again, so the kernel's
+/// contract with object systems is checked, not only its own objects.
+mod foreign_objects {
+    use super::*;
+
+    cell_tests!(gil = false, Foreign;
+        lookup_lookup,
+        lookup_dealloc,
+        lookup_reclaim,
+        lookup_move,
+        lookup_detach,
+        lookup_shutdown,
+        dealloc_reclaim,
+        dealloc_move,
+        dealloc_detach,
+        dealloc_shutdown,
+        reclaim_move,
+        reclaim_detach,
+        reclaim_shutdown,
+        move_detach,
+        move_shutdown,
+        detach_shutdown,
+    );
+
+    flow_tests!(gil = false, Foreign, "TETHER_LOOM_BOUND3", 2;
+        two_lookups_one_dealloc,
+        revive_vs_reclaim,
+        three_first_lookups,
+        revive_then_hit_elsewhere,
+        missed_lookup_sees_revival,
+        parked_dealloc_lookup,
+        dealloc_reclaim_nested,
+    );
+
+    /// Both hand-offs of the object system's block: reclaim frees it (no wrapper dying), or
+    /// reclaim defers and the settler frees it through `NativeObject::free`.
+    #[test]
+    fn both_settle_orders_are_explored() {
+        common::SETTLED_BY_FREE.store(0, Relaxed);
+        common::SETTLED_BY_RECLAIM.store(0, Relaxed);
+        explore(
+            "foreign dealloc_reclaim (settle orders)",
+            3,
+            common::dealloc_reclaim::<0, false, Foreign>,
+        );
+        let (by_free, by_reclaim) = (
+            common::SETTLED_BY_FREE.load(Relaxed),
+            common::SETTLED_BY_RECLAIM.load(Relaxed),
+        );
+        println!("foreign settle orders: free second {by_free}, reclaim second {by_reclaim}");
+        assert!(
+            by_free > 0 && by_reclaim > 0,
+            "one settle order was never explored with a foreign object system"
+        );
+    }
+}
+
 #[test]
 fn matrix_is_complete() {
     // 15 distinct pairs of the six actors plus lookup × lookup.
-    let cells: Vec<Scenario> = common::cells::<0, false>();
+    let cells: Vec<Scenario> = common::cells::<0, false, Own>();
     assert_eq!(cells.len(), 16);
-    assert_eq!(common::flows::<0, false>().len(), 7);
+    assert_eq!(common::flows::<0, false, Own>().len(), 7);
 }
 
 // ---------------------------------------------------------------- teeth
@@ -207,13 +268,23 @@ macro_rules! flaw {
     };
 }
 
+/// The object system a tooth runs on: the kernel's own objects unless `on Foreign` says so.
+macro_rules! system {
+    () => {
+        Own
+    };
+    ($sys:ident) => {
+        $sys
+    };
+}
+
 macro_rules! teeth {
-    ($($test:ident: $flaw:ident in $scenario:ident $(gil $gil:literal)? at $bound:literal
+    ($($test:ident: $flaw:ident in $scenario:ident $(gil $gil:literal)? $(on $sys:ident)? at $bound:literal
         finds $($needle:literal)|+;)*) => {$(
         #[test]
         fn $test() {
             const GIL: bool = false $(|| $gil)?;
-            let msg = must_fail(Flaw::$flaw, $bound, common::$scenario::<{ flaw!($flaw) }, GIL>);
+            let msg = must_fail(Flaw::$flaw, $bound, common::$scenario::<{ flaw!($flaw) }, GIL, system!($($sys)?)>);
             assert!([$($needle),+].iter().any(|n| msg.contains(n)), "{msg}");
         }
     )*};
@@ -261,4 +332,10 @@ teeth! {
     // GIL mode: a fresh wrapper stored blindly after an allocation that let the lock go.
     teeth_gil_fresh_blind_store: FreshBlindStore in lookup_lookup gil true at 2
         finds "S4 violated";
+    // A foreign object system: a reclaim that frees a block whose wrapper is dying (ignoring the
+    // deferral) is a use after free or a double free of the object system's block.
+    teeth_foreign_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim on Foreign
+        at 2 finds "S1 violated" | "S2 violated";
+    teeth_foreign_hit_without_try_incref: HitWithoutTryIncref in lookup_dealloc on Foreign at 2
+        finds "S1 violated";
 }

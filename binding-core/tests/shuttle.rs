@@ -10,6 +10,7 @@
 mod common;
 
 use binding_core::flaw::Flaw;
+use binding_core::model::{Foreign, Own};
 use common::Scenario;
 
 fn iterations() -> usize {
@@ -28,7 +29,7 @@ fn pct_and_random(name: &str, body: fn()) {
 
 #[test]
 fn matrix_cells() {
-    for (name, body) in common::cells::<0, false>() {
+    for (name, body) in common::cells::<0, false, Own>() {
         pct_and_random(name, body);
     }
 }
@@ -42,7 +43,7 @@ fn weak_reference_cells() {
 
 #[test]
 fn three_actor_flows() {
-    for (name, body) in common::flows::<0, false>() {
+    for (name, body) in common::flows::<0, false, Own>() {
         pct_and_random(name, body);
     }
 }
@@ -51,15 +52,17 @@ fn three_actor_flows() {
 fn many_actors() {
     let scenarios: Vec<Scenario> = vec![
         ("3 actors, 2 objects", || {
-            common::many_actors::<0, false>(3, 2)
+            common::many_actors::<0, false, Own>(3, 2)
         }),
         ("4 actors, 3 objects", || {
-            common::many_actors::<0, false>(4, 3)
+            common::many_actors::<0, false, Own>(4, 3)
         }),
         ("6 actors, 3 objects", || {
-            common::many_actors::<0, false>(6, 3)
+            common::many_actors::<0, false, Own>(6, 3)
         }),
-        ("5 refetchers", || common::many_refetchers::<0, false>(5)),
+        ("5 refetchers", || {
+            common::many_refetchers::<0, false, Own>(5)
+        }),
     ];
     for (name, body) in scenarios {
         pct_and_random(name, body);
@@ -70,19 +73,38 @@ fn many_actors() {
 /// matrix, the flows and the larger scenarios again.
 #[test]
 fn gil_mode() {
-    let mut scenarios: Vec<Scenario> = common::cells::<0, true>();
+    let mut scenarios: Vec<Scenario> = common::cells::<0, true, Own>();
     scenarios.extend(common::weak_cells::<0, true>());
-    scenarios.extend(common::flows::<0, true>());
+    scenarios.extend(common::flows::<0, true, Own>());
     scenarios.extend::<[Scenario; 2]>([
         ("gil: 4 actors, 3 objects", || {
-            common::many_actors::<0, true>(4, 3)
+            common::many_actors::<0, true, Own>(4, 3)
         }),
         ("gil: 5 refetchers", || {
-            common::many_refetchers::<0, true>(5)
+            common::many_refetchers::<0, true, Own>(5)
         }),
     ]);
     for (name, body) in scenarios {
         pct_and_random(&format!("gil {name}"), body);
+    }
+}
+
+/// A foreign object system (`model::Foreign`: its own count, `reclaim` called by it): the
+/// matrix, the flows and the larger scenarios again.
+#[test]
+fn foreign_objects() {
+    let mut scenarios: Vec<Scenario> = common::cells::<0, false, Foreign>();
+    scenarios.extend(common::flows::<0, false, Foreign>());
+    scenarios.extend::<[Scenario; 2]>([
+        ("foreign: 4 actors, 3 objects", || {
+            common::many_actors::<0, false, Foreign>(4, 3)
+        }),
+        ("foreign: 5 refetchers", || {
+            common::many_refetchers::<0, false, Foreign>(5)
+        }),
+    ]);
+    for (name, body) in scenarios {
+        pct_and_random(&format!("foreign {name}"), body);
     }
 }
 
@@ -114,13 +136,23 @@ macro_rules! flaw {
     };
 }
 
+/// The object system a tooth runs on: the kernel's own objects unless `on Foreign` says so.
+macro_rules! system {
+    () => {
+        Own
+    };
+    ($sys:ident) => {
+        $sys
+    };
+}
+
 macro_rules! teeth {
-    ($($test:ident: $flaw:ident in $scenario:ident $(gil $gil:literal)?
+    ($($test:ident: $flaw:ident in $scenario:ident $(gil $gil:literal)? $(on $sys:ident)?
         finds $($needle:literal)|+;)*) => {$(
         #[test]
         fn $test() {
             const GIL: bool = false $(|| $gil)?;
-            let msg = must_fail(Flaw::$flaw, common::$scenario::<{ flaw!($flaw) }, GIL>)
+            let msg = must_fail(Flaw::$flaw, common::$scenario::<{ flaw!($flaw) }, GIL, system!($($sys)?)>)
                 .expect(concat!("shuttle did not find ", stringify!($flaw)));
             assert!([$($needle),+].iter().any(|n| msg.contains(n)), "{msg}");
         }
@@ -141,6 +173,8 @@ teeth! {
     teeth_serialized_settle: SerializedSettle in dealloc_reclaim gil true finds "S2 violated" | "S1 violated";
     teeth_serialized_without_gil: SerializedWithoutGil in lookup_lookup gil true finds "S4 violated";
     teeth_gil_fresh_blind_store: FreshBlindStore in lookup_lookup gil true finds "S4 violated";
+    teeth_foreign_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim on Foreign finds "S1 violated" | "S2 violated";
+    teeth_foreign_hit_without_try_incref: HitWithoutTryIncref in lookup_dealloc on Foreign finds "S1 violated";
 }
 
 /// shuttle runs every atomic as SeqCst, so a missing Release is invisible to it: this broken
@@ -149,7 +183,7 @@ teeth! {
 fn shuttle_misses_unlock_relaxed() {
     let found = must_fail(
         Flaw::UnlockRelaxed,
-        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }, false>,
+        common::two_lookups_one_dealloc::<{ flaw!(UnlockRelaxed) }, false, Own>,
     );
     assert!(
         found.is_none(),

@@ -3,24 +3,29 @@
 
 mod common;
 
-use binding_core::model::{Config, ModelFrontend};
+use binding_core::model::{Config, Foreign, ModelFrontend, Own, System};
 use std::sync::Arc;
 
 fn rounds() -> usize {
     if cfg!(miri) { 2 } else { 50 }
 }
 
-#[test]
-fn every_scenario_on_std_threads() {
-    for (name, body) in common::cells::<0, false>()
+/// Runs every two-actor cell and three-actor flow of one kernel mode and object system.
+fn every_scenario<const GIL: bool, S: System>(label: &str) {
+    for (name, body) in common::cells::<0, GIL, S>()
         .into_iter()
-        .chain(common::flows::<0, false>())
+        .chain(common::flows::<0, GIL, S>())
     {
         for _ in 0..rounds() {
             body();
         }
-        println!("std threads {name}: {} rounds", rounds());
+        println!("std threads, {label} {name}: {} rounds", rounds());
     }
+}
+
+#[test]
+fn every_scenario_on_std_threads() {
+    every_scenario::<false, Own>("own objects");
 }
 
 /// GIL mode: the kernel's plain-store transitions under the model's global lock, on real threads
@@ -28,15 +33,14 @@ fn every_scenario_on_std_threads() {
 /// settle and reclaim's deferral, order every access).
 #[test]
 fn every_scenario_on_std_threads_gil_mode() {
-    for (name, body) in common::cells::<0, true>()
-        .into_iter()
-        .chain(common::flows::<0, true>())
-    {
-        for _ in 0..rounds() {
-            body();
-        }
-        println!("std threads, GIL mode {name}: {} rounds", rounds());
-    }
+    every_scenario::<true, Own>("GIL mode");
+}
+
+/// A foreign object system (its own count, reclaim called by it): miri and ThreadSanitizer check
+/// that the contract's hand-offs (the deferred free through `NativeObject::free`) are ordered.
+#[test]
+fn every_scenario_on_std_threads_foreign_objects() {
+    every_scenario::<false, Foreign>("foreign objects");
 }
 
 #[test]

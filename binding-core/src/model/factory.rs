@@ -3,9 +3,10 @@
 use core::ptr::NonNull;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::{HandleSlot, Header, ObjectRef, WrapperFactory};
+use crate::{HandleSlot, WrapperFactory};
 
-use super::{ModelFrontend, ModelWrapper};
+use super::{ModelFrontend, ModelWrapper, Own, System};
+use crate::NativeRef;
 
 /// A fresh wrapper could not be allocated (an injected failure).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,15 +20,15 @@ impl core::fmt::Display for FreshFailed {
 
 /// Makes model wrappers; configurable cacheability and injected allocation failure.
 #[derive(Clone, Debug)]
-pub struct ModelFactory<const FLAW: u8, const GIL: bool = false> {
-    frontend: ModelFrontend<FLAW, GIL>,
+pub struct ModelFactory<const FLAW: u8, const GIL: bool = false, S: System = Own> {
+    frontend: ModelFrontend<FLAW, GIL, S>,
     cacheable: bool,
     fail_fresh: bool,
 }
 
-impl<const FLAW: u8, const GIL: bool> ModelFactory<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> ModelFactory<FLAW, GIL, S> {
     /// Cacheable wrappers, allocation always succeeds.
-    pub fn new(frontend: ModelFrontend<FLAW, GIL>) -> Self {
+    pub fn new(frontend: ModelFrontend<FLAW, GIL, S>) -> Self {
         Self {
             frontend,
             cacheable: true,
@@ -48,15 +49,15 @@ impl<const FLAW: u8, const GIL: bool> ModelFactory<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> WrapperFactory<Header<ModelFrontend<FLAW, GIL>>>
-    for ModelFactory<FLAW, GIL>
+impl<const FLAW: u8, const GIL: bool, S: System> WrapperFactory<S::Native<FLAW, GIL>>
+    for ModelFactory<FLAW, GIL, S>
 {
     type Error = FreshFailed;
 
     fn make_fresh(
         &self,
-        handle: ObjectRef<ModelFrontend<FLAW, GIL>>,
-    ) -> Result<NonNull<ModelWrapper<FLAW, GIL>>, FreshFailed> {
+        handle: NativeRef<S::Native<FLAW, GIL>>,
+    ) -> Result<NonNull<ModelWrapper<FLAW, GIL, S>>, FreshFailed> {
         // GIL mode: allocating may run the GC and user code, which may let the GIL go.
         self.frontend.let_gil_go();
         if self.fail_fresh {
@@ -75,15 +76,15 @@ impl<const FLAW: u8, const GIL: bool> WrapperFactory<Header<ModelFrontend<FLAW, 
 
     unsafe fn revive(
         &self,
-        w: NonNull<ModelWrapper<FLAW, GIL>>,
-        handle: ObjectRef<ModelFrontend<FLAW, GIL>>,
+        w: NonNull<ModelWrapper<FLAW, GIL, S>>,
+        handle: NativeRef<S::Native<FLAW, GIL>>,
     ) {
         // SAFETY: quarantined blocks live as long as the model.
         unsafe { w.as_ref() }.reinit(handle);
         self.frontend.stats.revivals.fetch_add(1, Relaxed);
     }
 
-    unsafe fn discard(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
+    unsafe fn discard(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         self.frontend.stats.fresh.fetch_sub(1, Relaxed);
         self.frontend.stats.discarded.fetch_add(1, Relaxed);
         // SAFETY: we own the unpublished wrapper's only reference.

@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use crate::NativeAllocator;
 
-use super::ModelFrontend;
+use super::{ModelFrontend, Own, System};
 
 /// One native block: where it is, its layout, whether it was freed.
 struct Block {
@@ -49,20 +49,22 @@ impl Drop for NativeHeap {
 }
 
 /// The model's allocator for native objects: records every block in the model's shadow heap.
-pub struct ModelAlloc<const FLAW: u8 = 0, const GIL: bool = false> {
-    frontend: ModelFrontend<FLAW, GIL>,
+pub struct ModelAlloc<const FLAW: u8 = 0, const GIL: bool = false, S: System = Own> {
+    frontend: ModelFrontend<FLAW, GIL, S>,
 }
 
-impl<const FLAW: u8, const GIL: bool> ModelAlloc<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> ModelAlloc<FLAW, GIL, S> {
     /// An allocator recording into `frontend`'s shadow heap.
-    pub fn new(frontend: ModelFrontend<FLAW, GIL>) -> Self {
+    pub fn new(frontend: ModelFrontend<FLAW, GIL, S>) -> Self {
         Self { frontend }
     }
 }
 
 // SAFETY: blocks come from the global allocator with the requested layout and are quarantined
 // (really freed only when the model drops), so they stay valid until `deallocate` and after.
-unsafe impl<const FLAW: u8, const GIL: bool> NativeAllocator for ModelAlloc<FLAW, GIL> {
+unsafe impl<const FLAW: u8, const GIL: bool, S: System> NativeAllocator
+    for ModelAlloc<FLAW, GIL, S>
+{
     fn allocate(&self, layout: Layout) -> Option<NonNull<u8>> {
         // SAFETY: native blocks always contain a header, so the layout is not zero-sized.
         let ptr = NonNull::new(unsafe { std::alloc::alloc(layout) })?;

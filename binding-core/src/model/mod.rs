@@ -19,6 +19,7 @@
 mod factory;
 mod gil;
 mod heap;
+mod system;
 mod wrapper;
 
 use std::sync::Arc;
@@ -29,28 +30,38 @@ use std::vec::Vec;
 
 use core::ptr::NonNull;
 
+use crate::native::NativeRef;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use crate::{Frontend, ObjectArc, ObjectRef};
+use crate::{Frontend, ObjectArc};
 
 pub mod minimal;
 
 pub use factory::{FreshFailed, ModelFactory};
 pub use heap::ModelAlloc;
+pub use system::{Foreign, ForeignObject, Own, System};
 pub use wrapper::{ModelWrapper, Parked, WrapperRef};
 
 /// The native payload used by the suites: an id and an optional reference to another object.
 #[derive(Debug)]
-pub struct Payload<const FLAW: u8 = 0, const GIL: bool = false> {
+pub struct Payload<const FLAW: u8 = 0, const GIL: bool = false, S: System = Own> {
     /// A label for assertions.
     pub id: u32,
     /// A native reference to another object ("one object references the other").
-    pub child: Option<ObjectRef<ModelFrontend<FLAW, GIL>>>,
+    pub child: Option<NativeRef<S::Native<FLAW, GIL>>>,
     /// Cleared by the first drop: a second drop of the same value (a resurrected object) is
     /// reported instead of passing silently.
     live: AtomicBool,
 }
 
-impl<const FLAW: u8, const GIL: bool> Payload<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Payload<FLAW, GIL, S> {
+    fn new(id: u32, child: Option<NativeRef<S::Native<FLAW, GIL>>>) -> Self {
+        Self {
+            id,
+            child,
+            live: AtomicBool::new(true),
+        }
+    }
+
     /// Whether the value was not dropped yet (a resurrected object reads `false`).
     pub fn is_live(&self) -> bool {
         // Relaxed: a diagnostic read by the thread that holds the value.
@@ -58,7 +69,7 @@ impl<const FLAW: u8, const GIL: bool> Payload<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> Drop for Payload<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Drop for Payload<FLAW, GIL, S> {
     fn drop(&mut self) {
         // Relaxed: the drop is exclusive (`&mut self`); this only detects a second one.
         let first = self.live.swap(false, Ordering::Relaxed);
@@ -74,6 +85,17 @@ impl<const FLAW: u8, const GIL: bool> Drop for Payload<FLAW, GIL> {
 /// A native object of the model.
 pub type ModelObject<const FLAW: u8 = 0, const GIL: bool = false> =
     ObjectArc<Payload<FLAW, GIL>, ModelFrontend<FLAW, GIL>, ModelAlloc<FLAW, GIL>>;
+
+impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL, Own> {
+    /// A native object of the kernel's own system, typed (for weak references and downcasts).
+    pub fn object(&self, id: u32, child: Option<crate::ObjectRef<Self>>) -> ModelObject<FLAW, GIL> {
+        ObjectArc::new_in(
+            Payload::new(id, child),
+            self.clone(),
+            ModelAlloc::new(self.clone()),
+        )
+    }
+}
 
 /// Counters of what happened (all Relaxed bookkeeping, invisible to loom).
 #[derive(Debug, Default)]
@@ -152,7 +174,7 @@ mod clock {
 }
 
 /// The shared state of one model runtime.
-pub struct Model<const FLAW: u8 = 0, const GIL: bool = false> {
+pub struct Model<const FLAW: u8 = 0, const GIL: bool = false, S: System = Own> {
     config: Config,
     /// Set when the runtime starts finalising (loom-visible: raced by reclaims).
     shutting_down: AtomicBool,
@@ -160,7 +182,7 @@ pub struct Model<const FLAW: u8 = 0, const GIL: bool = false> {
     attached: AtomicUsize,
     /// The global lock of GIL mode (unused otherwise).
     gil: gil::Gil,
-    wrappers: std::sync::Mutex<Vec<NonNull<ModelWrapper<FLAW, GIL>>>>,
+    wrappers: std::sync::Mutex<Vec<NonNull<ModelWrapper<FLAW, GIL, S>>>>,
     natives: heap::NativeHeap,
     /// What happened.
     pub stats: Stats,
@@ -169,22 +191,24 @@ pub struct Model<const FLAW: u8 = 0, const GIL: bool = false> {
 
 // SAFETY: the raw pointers are quarantined blocks owned by the model and only accessed through
 // atomics; the registry is behind a mutex.
-unsafe impl<const FLAW: u8, const GIL: bool> Send for Model<FLAW, GIL> {}
+unsafe impl<const FLAW: u8, const GIL: bool, S: System> Send for Model<FLAW, GIL, S> {}
 // SAFETY: as above.
-unsafe impl<const FLAW: u8, const GIL: bool> Sync for Model<FLAW, GIL> {}
+unsafe impl<const FLAW: u8, const GIL: bool, S: System> Sync for Model<FLAW, GIL, S> {}
 
 /// The frontend handle: a shared pointer to the model. `FLAW` selects a broken kernel variant
 /// (`binding_core::flaw::Flaw as u8`, teeth feature), `0` is the correct kernel; `GIL` selects
 /// GIL mode (a serialized frontend holding a global lock).
-pub struct ModelFrontend<const FLAW: u8 = 0, const GIL: bool = false>(Arc<Model<FLAW, GIL>>);
+pub struct ModelFrontend<const FLAW: u8 = 0, const GIL: bool = false, S: System = Own>(
+    Arc<Model<FLAW, GIL, S>>,
+);
 
-impl<const FLAW: u8, const GIL: bool> Clone for ModelFrontend<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Clone for ModelFrontend<FLAW, GIL, S> {
     fn clone(&self) -> Self {
         Self(Arc::clone(&self.0))
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> core::fmt::Debug for ModelFrontend<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> core::fmt::Debug for ModelFrontend<FLAW, GIL, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ModelFrontend")
             .field("flaw", &FLAW)
@@ -193,14 +217,14 @@ impl<const FLAW: u8, const GIL: bool> core::fmt::Debug for ModelFrontend<FLAW, G
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> core::ops::Deref for ModelFrontend<FLAW, GIL> {
-    type Target = Model<FLAW, GIL>;
-    fn deref(&self) -> &Model<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> core::ops::Deref for ModelFrontend<FLAW, GIL, S> {
+    type Target = Model<FLAW, GIL, S>;
+    fn deref(&self) -> &Model<FLAW, GIL, S> {
         &self.0
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
     /// A fresh runtime.
     pub fn new(config: Config) -> Self {
         Self(Arc::new(Model {
@@ -215,22 +239,18 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
         }))
     }
 
-    /// A native object allocated on the model's shadow heap.
-    pub fn object(&self, id: u32, child: Option<ObjectRef<Self>>) -> ModelObject<FLAW, GIL> {
-        ObjectArc::new_in(
-            Payload {
-                id,
-                child,
-                live: AtomicBool::new(true),
-            },
-            self.clone(),
-            ModelAlloc::new(self.clone()),
-        )
+    /// A native object of the runtime's object system `S`, on the model's shadow heap.
+    pub fn native(
+        &self,
+        id: u32,
+        child: Option<NativeRef<S::Native<FLAW, GIL>>>,
+    ) -> NativeRef<S::Native<FLAW, GIL>> {
+        S::new_object(self, Payload::new(id, child))
     }
 
     /// The lookup a frontend runs when native code returns `handle`: the canonical wrapper, with
     /// one reference for the caller. Checks S3 on the result.
-    pub fn lookup(&self, handle: ObjectRef<Self>) -> WrapperRef<FLAW, GIL> {
+    pub fn lookup(&self, handle: NativeRef<S::Native<FLAW, GIL>>) -> WrapperRef<FLAW, GIL, S> {
         self.lookup_with(handle, &ModelFactory::new(self.clone()))
             .unwrap_or_else(|e| panic!("unexpected {e}"))
     }
@@ -238,9 +258,9 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     /// [`lookup`](Self::lookup) with a chosen factory (cacheability, injected failures).
     pub fn lookup_with(
         &self,
-        handle: ObjectRef<Self>,
-        factory: &ModelFactory<FLAW, GIL>,
-    ) -> Result<WrapperRef<FLAW, GIL>, FreshFailed> {
+        handle: NativeRef<S::Native<FLAW, GIL>>,
+        factory: &ModelFactory<FLAW, GIL, S>,
+    ) -> Result<WrapperRef<FLAW, GIL, S>, FreshFailed> {
         let header = handle.as_ptr();
         let gil = self.gil();
         let (w, found) = handle.lookup(factory)?;
@@ -307,7 +327,7 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
         }
     }
 
-    fn register_wrapper(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
+    fn register_wrapper(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         self.wrappers.lock().unwrap().push(w);
         self.stats.wrapper_blocks.fetch_add(1, Relaxed);
     }
@@ -386,7 +406,7 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> Drop for Model<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Drop for Model<FLAW, GIL, S> {
     fn drop(&mut self) {
         for w in self.wrappers.get_mut().unwrap().drain(..) {
             // SAFETY: every registered block came from `Box::into_raw` and is dropped once, here.
@@ -397,13 +417,13 @@ impl<const FLAW: u8, const GIL: bool> Drop for Model<FLAW, GIL> {
 
 /// Proof of attachment: dropping it detaches.
 #[derive(Debug)]
-pub struct Attached<const FLAW: u8, const GIL: bool = false> {
-    frontend: ModelFrontend<FLAW, GIL>,
+pub struct Attached<const FLAW: u8, const GIL: bool = false, S: System = Own> {
+    frontend: ModelFrontend<FLAW, GIL, S>,
     /// GIL mode: whether attaching took the global lock (`PyGILState_Ensure`).
     took_gil: bool,
 }
 
-impl<const FLAW: u8, const GIL: bool> Drop for Attached<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Drop for Attached<FLAW, GIL, S> {
     fn drop(&mut self) {
         self.frontend.gil.exit(self.took_gil);
         // SeqCst: pairs with `shutdown`'s wait.
@@ -412,27 +432,27 @@ impl<const FLAW: u8, const GIL: bool> Drop for Attached<FLAW, GIL> {
 }
 
 // SAFETY: try_incref refuses at zero; attach fails after shutdown began (Dekker with `shutdown`).
-unsafe impl<const FLAW: u8, const GIL: bool> Frontend for ModelFrontend<FLAW, GIL> {
-    type Wrapper = ModelWrapper<FLAW, GIL>;
-    type Attachment = Attached<FLAW, GIL>;
+unsafe impl<const FLAW: u8, const GIL: bool, S: System> Frontend for ModelFrontend<FLAW, GIL, S> {
+    type Wrapper = ModelWrapper<FLAW, GIL, S>;
+    type Attachment = Attached<FLAW, GIL, S>;
 
     const SERIALIZED: bool = GIL;
 
     #[cfg(feature = "teeth")]
     const FLAW: crate::flaw::Flaw = crate::flaw::Flaw::from_u8(FLAW);
 
-    unsafe fn try_incref(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) -> bool {
+    unsafe fn try_incref(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) -> bool {
         // SAFETY: quarantined blocks are never really freed while the model lives.
         let w = unsafe { w.as_ref() };
         w.try_incref()
     }
 
-    unsafe fn enable_try_incref(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
+    unsafe fn enable_try_incref(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         // SAFETY: as above.
         unsafe { w.as_ref() }.enable_try_incref();
     }
 
-    unsafe fn untrack(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
+    unsafe fn untrack(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         // SAFETY: as above.
         unsafe { w.as_ref() }.untrack();
     }
@@ -475,7 +495,7 @@ unsafe impl<const FLAW: u8, const GIL: bool> Frontend for ModelFrontend<FLAW, GI
         }
     }
 
-    unsafe fn replaced(&self, old: NonNull<ModelWrapper<FLAW, GIL>>) {
+    unsafe fn replaced(&self, old: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         // SAFETY: quarantined blocks are never freed before the model.
         let old = unsafe { old.as_ref() };
         assert_eq!(
@@ -492,7 +512,7 @@ unsafe impl<const FLAW: u8, const GIL: bool> Frontend for ModelFrontend<FLAW, GI
         !self.shutting_down.load(Ordering::Relaxed)
     }
 
-    fn attach(&self) -> Option<Attached<FLAW, GIL>> {
+    fn attach(&self) -> Option<Attached<FLAW, GIL, S>> {
         // SeqCst: Dekker pair with `shutdown` (count then flag).
         self.attached.fetch_add(1, Ordering::SeqCst);
         // SeqCst fence: the other half of the Dekker pair in `shutdown`.
@@ -513,8 +533,8 @@ unsafe impl<const FLAW: u8, const GIL: bool> Frontend for ModelFrontend<FLAW, GI
 
     unsafe fn free_cached(
         &self,
-        w: NonNull<ModelWrapper<FLAW, GIL>>,
-        _attached: &Attached<FLAW, GIL>,
+        w: NonNull<ModelWrapper<FLAW, GIL, S>>,
+        _attached: &Attached<FLAW, GIL, S>,
     ) {
         // SAFETY: quarantined.
         unsafe { w.as_ref() }.free_cached();

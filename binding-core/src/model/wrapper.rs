@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64 as StdAtomicU64, Ordering::Relaxed};
 
 use crate::sync::UnsafeCell;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::{Caching, Dealloc, HandleSlot, Header, Settled};
+use crate::{Caching, Dealloc, HandleSlot, NativeRef, Settled};
 
-use super::ModelFrontend;
+use super::{ModelFrontend, Own, System};
 
 const LIVE: u8 = 1;
 const CACHED: u8 = 2;
@@ -23,7 +23,7 @@ pub(crate) fn thread_key() -> u64 {
 
 /// A wrapper block of the model runtime (8-aligned, like a `PyObject`).
 #[repr(C, align(8))]
-pub struct ModelWrapper<const FLAW: u8, const GIL: bool = false> {
+pub struct ModelWrapper<const FLAW: u8, const GIL: bool = false, S: System = Own> {
     id: u64,
     /// Shadow-heap state (bookkeeping, invisible to loom): LIVE, CACHED or FREED.
     life: AtomicU8,
@@ -43,15 +43,11 @@ pub struct ModelWrapper<const FLAW: u8, const GIL: bool = false> {
     /// loom reports a data race if the settle does not publish them (Release) or the reclaimer's
     /// free does not see them.
     teardown: UnsafeCell<u64>,
-    slot: HandleSlot<Header<ModelFrontend<FLAW, GIL>>>,
+    slot: HandleSlot<S::Native<FLAW, GIL>>,
 }
 
-impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
-    pub(crate) fn new(
-        id: u64,
-        cacheable: bool,
-        slot: HandleSlot<Header<ModelFrontend<FLAW, GIL>>>,
-    ) -> Self {
+impl<const FLAW: u8, const GIL: bool, S: System> ModelWrapper<FLAW, GIL, S> {
+    pub(crate) fn new(id: u64, cacheable: bool, slot: HandleSlot<S::Native<FLAW, GIL>>) -> Self {
         Self {
             id,
             life: AtomicU8::new(LIVE),
@@ -72,7 +68,7 @@ impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
     }
 
     /// The wrapper's handle slot.
-    pub fn slot(&self) -> &HandleSlot<Header<ModelFrontend<FLAW, GIL>>> {
+    pub fn slot(&self) -> &HandleSlot<S::Native<FLAW, GIL>> {
         &self.slot
     }
 
@@ -175,7 +171,7 @@ impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
     }
 
     /// Re-initialises a cached block in place (the model's `PyObject_Init`).
-    pub(crate) fn reinit(&self, handle: crate::ObjectRef<ModelFrontend<FLAW, GIL>>) {
+    pub(crate) fn reinit(&self, handle: NativeRef<S::Native<FLAW, GIL>>) {
         let life = self.life.load(Relaxed);
         assert!(
             life == CACHED,
@@ -244,13 +240,13 @@ impl<const FLAW: u8, const GIL: bool> ModelWrapper<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
     /// `Py_DECREF`: drops one reference; at zero runs the wrapper's dealloc and free.
     ///
     /// # Safety
     ///
     /// The caller owns a reference to `w` and gives it up.
-    pub(crate) unsafe fn release(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
+    pub(crate) unsafe fn release(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         // SAFETY: quarantined blocks live as long as the model.
         let wr = unsafe { w.as_ref() };
         wr.assert_live("decref");
@@ -275,7 +271,7 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     /// # Safety
     ///
     /// `w`'s count reached zero on this thread and its dealloc has not run.
-    unsafe fn run_dealloc(&self, w: NonNull<ModelWrapper<FLAW, GIL>>) {
+    unsafe fn run_dealloc(&self, w: NonNull<ModelWrapper<FLAW, GIL, S>>) {
         // SAFETY: quarantined blocks live as long as the model.
         let wr = unsafe { w.as_ref() };
         wr.dying_on.store(thread_key(), Relaxed);
@@ -316,27 +312,27 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
         }
     }
 
-    fn refcnt_sub(&self, w: &ModelWrapper<FLAW, GIL>) -> usize {
+    fn refcnt_sub(&self, w: &ModelWrapper<FLAW, GIL, S>) -> usize {
         // Release: as `release`.
         w.refcnt.fetch_sub(1, Ordering::Release)
     }
 }
 
 /// An owned frontend reference to a model wrapper (`Py<...>`); dropping it decrefs.
-pub struct WrapperRef<const FLAW: u8, const GIL: bool = false> {
-    frontend: ModelFrontend<FLAW, GIL>,
-    ptr: NonNull<ModelWrapper<FLAW, GIL>>,
+pub struct WrapperRef<const FLAW: u8, const GIL: bool = false, S: System = Own> {
+    frontend: ModelFrontend<FLAW, GIL, S>,
+    ptr: NonNull<ModelWrapper<FLAW, GIL, S>>,
 }
 
 // SAFETY: the wrapper's shared state is atomics and its block outlives the model handle we hold.
-unsafe impl<const FLAW: u8, const GIL: bool> Send for WrapperRef<FLAW, GIL> {}
+unsafe impl<const FLAW: u8, const GIL: bool, S: System> Send for WrapperRef<FLAW, GIL, S> {}
 // SAFETY: as above.
-unsafe impl<const FLAW: u8, const GIL: bool> Sync for WrapperRef<FLAW, GIL> {}
+unsafe impl<const FLAW: u8, const GIL: bool, S: System> Sync for WrapperRef<FLAW, GIL, S> {}
 
-impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> WrapperRef<FLAW, GIL, S> {
     pub(crate) fn adopt(
-        frontend: ModelFrontend<FLAW, GIL>,
-        ptr: NonNull<ModelWrapper<FLAW, GIL>>,
+        frontend: ModelFrontend<FLAW, GIL, S>,
+        ptr: NonNull<ModelWrapper<FLAW, GIL, S>>,
     ) -> Self {
         Self { frontend, ptr }
     }
@@ -347,8 +343,8 @@ impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
     ///
     /// The caller owns one reference to `ptr`, a wrapper of `frontend`, and gives it up.
     pub unsafe fn from_raw(
-        frontend: ModelFrontend<FLAW, GIL>,
-        ptr: NonNull<ModelWrapper<FLAW, GIL>>,
+        frontend: ModelFrontend<FLAW, GIL, S>,
+        ptr: NonNull<ModelWrapper<FLAW, GIL, S>>,
     ) -> Self {
         Self { frontend, ptr }
     }
@@ -364,25 +360,25 @@ impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
     }
 
     /// The wrapper block.
-    pub fn wrapper(&self) -> &ModelWrapper<FLAW, GIL> {
+    pub fn wrapper(&self) -> &ModelWrapper<FLAW, GIL, S> {
         // SAFETY: we own a reference, so the block is live (and quarantined in any case).
         unsafe { self.ptr.as_ref() }
     }
 
     /// A raw pointer to the wrapper.
-    pub fn as_ptr(&self) -> NonNull<ModelWrapper<FLAW, GIL>> {
+    pub fn as_ptr(&self) -> NonNull<ModelWrapper<FLAW, GIL, S>> {
         self.ptr
     }
 
     /// A new strong native reference to the wrapped object, if the wrapper holds one.
-    pub fn handle(&self) -> Option<crate::ObjectRef<ModelFrontend<FLAW, GIL>>> {
+    pub fn handle(&self) -> Option<NativeRef<S::Native<FLAW, GIL>>> {
         // SAFETY: tests serialise moves of one wrapper with reads of it.
         unsafe { self.wrapper().slot.clone_handle() }
     }
 
     /// A move (`x._move()`): a new wrapper takes over the native reference (and the binding, if
     /// this one is canonical); this one is left without a handle.
-    pub fn take_over(&self) -> Option<WrapperRef<FLAW, GIL>> {
+    pub fn take_over(&self) -> Option<WrapperRef<FLAW, GIL, S>> {
         let to = self.frontend.new_unbound_wrapper(true);
         let _gil = self.frontend.gil();
         // SAFETY: both wrappers are live and owned; nobody else moves `self` concurrently.
@@ -399,11 +395,11 @@ impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> WrapperRef<FLAW, GIL, S> {
     /// Drops this reference as CPython 3.14's trashcan does on a deep C stack: if it was the
     /// last one, the wrapper's dealloc does not run now but is parked (GC-untracked, count zero,
     /// the binding word untouched) until the returned token runs or drops it, on this thread.
-    pub fn drop_parked(self) -> Option<Parked<FLAW, GIL>> {
+    pub fn drop_parked(self) -> Option<Parked<FLAW, GIL, S>> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: we own the reference; `this` is never dropped, so it is given up exactly once.
         let frontend = unsafe { core::ptr::read(&this.frontend) };
@@ -431,19 +427,19 @@ impl<const FLAW: u8, const GIL: bool> WrapperRef<FLAW, GIL> {
 /// A wrapper whose count reached zero but whose dealloc is parked (see
 /// [`WrapperRef::drop_parked`]); dropping it runs the dealloc and free, as CPython's drain of the
 /// thread's delete-later list does when the stack unwinds.
-pub struct Parked<const FLAW: u8, const GIL: bool = false> {
-    frontend: ModelFrontend<FLAW, GIL>,
-    ptr: NonNull<ModelWrapper<FLAW, GIL>>,
+pub struct Parked<const FLAW: u8, const GIL: bool = false, S: System = Own> {
+    frontend: ModelFrontend<FLAW, GIL, S>,
+    ptr: NonNull<ModelWrapper<FLAW, GIL, S>>,
 }
 
-impl<const FLAW: u8, const GIL: bool> Parked<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Parked<FLAW, GIL, S> {
     /// The parked wrapper's address.
     pub fn addr(&self) -> usize {
         self.ptr.as_ptr().addr()
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> Drop for Parked<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Drop for Parked<FLAW, GIL, S> {
     fn drop(&mut self) {
         // SAFETY: the count reached zero on this thread (parking threads never hand the token
         // on: it is not `Send`) and the dealloc has not run.
@@ -451,21 +447,21 @@ impl<const FLAW: u8, const GIL: bool> Drop for Parked<FLAW, GIL> {
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> Clone for WrapperRef<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Clone for WrapperRef<FLAW, GIL, S> {
     fn clone(&self) -> Self {
         self.wrapper().incref();
         Self::adopt(self.frontend.clone(), self.ptr)
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> Drop for WrapperRef<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> Drop for WrapperRef<FLAW, GIL, S> {
     fn drop(&mut self) {
         // SAFETY: we own one reference and give it up.
         unsafe { self.frontend.release(self.ptr) }
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> core::fmt::Debug for WrapperRef<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> core::fmt::Debug for WrapperRef<FLAW, GIL, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("WrapperRef")
             .field("id", &self.wrapper().id)
@@ -474,9 +470,9 @@ impl<const FLAW: u8, const GIL: bool> core::fmt::Debug for WrapperRef<FLAW, GIL>
     }
 }
 
-impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
+impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
     /// A new wrapper block without a handle (a move target or a constructor's wrapper).
-    pub fn new_unbound_wrapper(&self, cacheable: bool) -> WrapperRef<FLAW, GIL> {
+    pub fn new_unbound_wrapper(&self, cacheable: bool) -> WrapperRef<FLAW, GIL, S> {
         let block = std::boxed::Box::new(ModelWrapper::new(
             self.fresh_id(),
             cacheable,
@@ -490,9 +486,9 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL> {
     /// Construct: a new wrapper bound to `handle` from the start (Python's `Inner(...)`).
     pub fn construct(
         &self,
-        handle: crate::ObjectRef<Self>,
+        handle: NativeRef<S::Native<FLAW, GIL>>,
         cacheable: bool,
-    ) -> WrapperRef<FLAW, GIL> {
+    ) -> WrapperRef<FLAW, GIL, S> {
         let w = self.new_unbound_wrapper(cacheable);
         let header = handle.as_ptr();
         let _gil = self.gil();

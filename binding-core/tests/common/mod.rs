@@ -8,9 +8,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use binding_core::model::{Config, ModelFrontend, WrapperRef};
+use binding_core::model::{Config, ModelFrontend, Own, System, WrapperRef};
 use binding_core::sync::thread;
-use binding_core::{ObjectRef, StateKind};
+use binding_core::{NativeObject, NativeRef, StateKind};
 
 /// A wrapper address handed to another thread (only compared, never dereferenced there).
 struct SendPtr<T>(std::ptr::NonNull<T>);
@@ -22,7 +22,7 @@ pub type Scenario = (&'static str, fn());
 
 /// A runtime with a small spin bound: under a model checker every wait yields to the thread it
 /// waits on, so a correct kernel never spins long.
-pub fn runtime<const FLAW: u8, const GIL: bool>() -> ModelFrontend<FLAW, GIL> {
+pub fn runtime<const FLAW: u8, const GIL: bool, S: System>() -> ModelFrontend<FLAW, GIL, S> {
     // On real threads the awaited thread may be descheduled for a while: the spin bound is only
     // meaningful under a checker's fair waiting.
     let default = if cfg!(any(loom, feature = "shuttle")) {
@@ -30,7 +30,7 @@ pub fn runtime<const FLAW: u8, const GIL: bool>() -> ModelFrontend<FLAW, GIL> {
     } else {
         1_000_000
     };
-    runtime_with_spins(
+    runtime_with_spins::<FLAW, GIL, S>(
         std::env::var("TETHER_MAX_SPINS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -42,9 +42,9 @@ pub fn runtime<const FLAW: u8, const GIL: bool>() -> ModelFrontend<FLAW, GIL> {
 /// waiter is legitimately overtaken by every other actor's lock and unlock (the word's spin-lock
 /// is not fair), so the bound scales with the actors; a real livelock is still reported by the
 /// checker (deadlock or step limit).
-pub fn runtime_with_spins<const FLAW: u8, const GIL: bool>(
+pub fn runtime_with_spins<const FLAW: u8, const GIL: bool, S: System>(
     max_spins: u32,
-) -> ModelFrontend<FLAW, GIL> {
+) -> ModelFrontend<FLAW, GIL, S> {
     ModelFrontend::new(Config {
         max_spins,
         yield_after: 4,
@@ -52,15 +52,15 @@ pub fn runtime_with_spins<const FLAW: u8, const GIL: bool>(
     })
 }
 
-type Rt<const F: u8, const G: bool> = ModelFrontend<F, G>;
-type Obj<const F: u8, const G: bool> = ObjectRef<ModelFrontend<F, G>>;
+type Rt<const F: u8, const G: bool, S> = ModelFrontend<F, G, S>;
+type Obj<const F: u8, const G: bool, S> = NativeRef<<S as System>::Native<F, G>>;
 
-fn object<const F: u8, const G: bool>(rt: &Rt<F, G>) -> Obj<F, G> {
-    rt.object(1, None).erase()
+fn object<const F: u8, const G: bool, S: System>(rt: &Rt<F, G, S>) -> Obj<F, G, S> {
+    rt.native(1, None)
 }
 
 /// An object whose wrapper died and is cached (Inactive).
-fn cached_object<const F: u8, const G: bool>(rt: &Rt<F, G>) -> (Obj<F, G>, usize) {
+fn cached_object<const F: u8, const G: bool, S: System>(rt: &Rt<F, G, S>) -> (Obj<F, G, S>, usize) {
     let obj = object(rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
@@ -68,15 +68,15 @@ fn cached_object<const F: u8, const G: bool>(rt: &Rt<F, G>) -> (Obj<F, G>, usize
     (obj, addr)
 }
 
-fn finish<const F: u8, const G: bool>(rt: Rt<F, G>) {
+fn finish<const F: u8, const G: bool, S: System>(rt: Rt<F, G, S>) {
     rt.assert_quiescent();
 }
 
 /// S5: a re-fetch while the object lives has the first wrapper's address, unless a lookup
 /// replaced a dying wrapper whose dealloc did not come in time (the model asserts, at the
 /// replacement, that the replaced wrapper was dead, S4).
-fn assert_stable<const F: u8, const G: bool>(
-    rt: &Rt<F, G>,
+fn assert_stable<const F: u8, const G: bool, S: System>(
+    rt: &Rt<F, G, S>,
     found: usize,
     first: usize,
     what: &str,
@@ -88,7 +88,7 @@ fn assert_stable<const F: u8, const G: bool>(
 }
 
 /// S4 for two wrappers of one object held at once by different actors (no move between).
-fn assert_one_wrapper<const F: u8, const G: bool>(rt: &Rt<F, G>, a: usize, b: usize) {
+fn assert_one_wrapper<const F: u8, const G: bool, S: System>(rt: &Rt<F, G, S>, a: usize, b: usize) {
     assert!(
         a == b || rt.stats.replaced.load(Relaxed) > 0,
         "S4 violated: two wrappers for one object"
@@ -98,10 +98,10 @@ fn assert_one_wrapper<const F: u8, const G: bool>(rt: &Rt<F, G>, a: usize, b: us
 // ---------------------------------------------------------------- two-actor cells
 
 /// lookup × lookup: two first lookups of a fresh object converge on one wrapper (S4).
-pub fn lookup_lookup<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn lookup_lookup<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
-    let spawn_lookup = |o: Obj<F, G>, rt: Rt<F, G>| thread::spawn(move || rt.lookup(o));
+    let spawn_lookup = |o: Obj<F, G, S>, rt: Rt<F, G, S>| thread::spawn(move || rt.lookup(o));
     let a = spawn_lookup(obj.clone(), rt.clone());
     let b = spawn_lookup(obj.clone(), rt.clone());
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
@@ -116,8 +116,8 @@ pub fn lookup_lookup<const F: u8, const G: bool>() {
 
 /// lookup × dealloc: the live wrapper dies while another thread looks the object up; the lookup
 /// returns the same address (hit before, wait during, revival after) (S4, S5).
-pub fn lookup_dealloc<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn lookup_dealloc<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
@@ -138,8 +138,8 @@ pub fn lookup_dealloc<const F: u8, const G: bool>() {
 
 /// lookup × reclaim: one thread revives a cached wrapper while another drops a native reference;
 /// whoever is last reclaims (possibly re-entrantly inside the wrapper's dealloc).
-pub fn lookup_reclaim<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn lookup_reclaim<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let (obj, addr) = cached_object(&rt);
     let other = obj.clone();
     let dropper = thread::spawn(move || drop(other));
@@ -155,8 +155,8 @@ pub fn lookup_reclaim<const F: u8, const G: bool>() {
 
 /// lookup × move: a lookup races `x._move()`; whatever it returns has this object's handle (S3)
 /// and afterwards the binding belongs to the move target.
-pub fn lookup_move<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn lookup_move<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let mover = thread::spawn(move || {
@@ -179,14 +179,14 @@ pub fn lookup_move<const F: u8, const G: bool>() {
 }
 
 /// lookup × detach: a lookup races an eager detach (before a handle is moved out).
-pub fn lookup_detach<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn lookup_detach<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let detacher = thread::spawn(move || {
         let handle = x.handle().expect("x holds a handle");
         let taken = x.with_gil(|| {
-            let _ = binding_core::detach(handle.header(), x.as_ptr());
+            let _ = binding_core::detach(handle.object(), x.as_ptr());
             x.wrapper().slot().take()
         });
         drop((x, handle));
@@ -201,8 +201,8 @@ pub fn lookup_detach<const F: u8, const G: bool>() {
 }
 
 /// lookup × shutdown: shutdown only changes what reclaim may do.
-pub fn lookup_shutdown<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn lookup_shutdown<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let (obj, addr) = cached_object(&rt);
     let rt2 = rt.clone();
     let stopper = thread::spawn(move || rt2.shutdown());
@@ -219,8 +219,8 @@ pub fn lookup_shutdown<const F: u8, const G: bool>() {
 /// dealloc × reclaim: the wrapper dies on one thread while another drops the last other native
 /// reference. Both settle orders: the wrapper's free first (reclaim frees the cached wrapper) or
 /// reclaim first (it defers and the free frees both) (S6).
-pub fn dealloc_reclaim<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn dealloc_reclaim<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let a = thread::spawn(move || drop(w));
@@ -233,8 +233,8 @@ pub fn dealloc_reclaim<const F: u8, const G: bool>() {
 
 /// dealloc × move: `x` dies (its last reference dropped on one thread) racing a move of `x`
 /// on another thread that still holds a reference.
-pub fn dealloc_move<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn dealloc_move<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let x2 = x.clone();
@@ -247,7 +247,7 @@ pub fn dealloc_move<const F: u8, const G: bool>() {
     let y = mover.join().unwrap();
     dropper.join().unwrap();
     assert_eq!(
-        obj.header().binding_state(),
+        obj.object().binding().snapshot().kind(),
         StateKind::Active,
         "y is canonical"
     );
@@ -257,14 +257,14 @@ pub fn dealloc_move<const F: u8, const G: bool>() {
 }
 
 /// dealloc × detach: `x` dies racing an eager detach of `x`.
-pub fn dealloc_detach<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn dealloc_detach<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let x2 = x.clone();
     let detacher = thread::spawn(move || {
         let taken = x.with_gil(|| {
-            let _ = binding_core::detach(obj.header(), x.as_ptr());
+            let _ = binding_core::detach(obj.object(), x.as_ptr());
             x.wrapper().slot().take()
         });
         drop(x);
@@ -273,14 +273,17 @@ pub fn dealloc_detach<const F: u8, const G: bool>() {
     let dropper = thread::spawn(move || drop(x2));
     let (taken, obj) = detacher.join().unwrap();
     dropper.join().unwrap();
-    assert_eq!(obj.header().binding_state(), StateKind::Detached);
+    assert_eq!(
+        obj.object().binding().snapshot().kind(),
+        StateKind::Detached
+    );
     drop((taken, obj));
     finish(rt);
 }
 
 /// dealloc × shutdown: a wrapper dies while the runtime starts finalising.
-pub fn dealloc_shutdown<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn dealloc_shutdown<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let w = rt.lookup(object(&rt));
     let a = thread::spawn(move || drop(w));
     let rt2 = rt.clone();
@@ -291,8 +294,8 @@ pub fn dealloc_shutdown<const F: u8, const G: bool>() {
 }
 
 /// reclaim × move: the last other native reference is dropped while `x` moves to `y`.
-pub fn reclaim_move<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn reclaim_move<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let mover = thread::spawn(move || {
@@ -307,14 +310,14 @@ pub fn reclaim_move<const F: u8, const G: bool>() {
 }
 
 /// reclaim × detach: the last other native reference is dropped while `x` detaches.
-pub fn reclaim_detach<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn reclaim_detach<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let keep = obj.clone();
     let detacher = thread::spawn(move || {
         let taken = x.with_gil(|| {
-            let _ = binding_core::detach(keep.header(), x.as_ptr());
+            let _ = binding_core::detach(keep.object(), x.as_ptr());
             x.wrapper().slot().take()
         });
         drop((x, keep, taken));
@@ -327,8 +330,8 @@ pub fn reclaim_detach<const F: u8, const G: bool>() {
 
 /// reclaim × shutdown: a reclaim on a foreign thread races the runtime's shutdown: it either
 /// frees the cached wrapper (attached before) or leaks it on purpose (after), never both.
-pub fn reclaim_shutdown<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn reclaim_shutdown<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let (obj, _) = cached_object(&rt);
     let dropper = thread::spawn(move || drop(obj));
     let rt2 = rt.clone();
@@ -339,8 +342,8 @@ pub fn reclaim_shutdown<const F: u8, const G: bool>() {
 }
 
 /// move × detach: `x → y` races a detach of `x`; exactly one wins, the word stays consistent.
-pub fn move_detach<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn move_detach<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let xp = SendPtr(x.as_ptr());
@@ -352,7 +355,7 @@ pub fn move_detach<const F: u8, const G: bool>() {
     let (o2, rt2) = (obj.clone(), rt.clone());
     let detacher = thread::spawn(move || {
         let xp = xp;
-        rt2.with_gil(|| binding_core::detach(o2.header(), xp.0)) == binding_core::Rebound::Done
+        rt2.with_gil(|| binding_core::detach(o2.object(), xp.0)) == binding_core::Rebound::Done
     });
     let y = mover.join().unwrap();
     let detached = detacher.join().unwrap();
@@ -367,8 +370,8 @@ pub fn move_detach<const F: u8, const G: bool>() {
 }
 
 /// move × shutdown.
-pub fn move_shutdown<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn move_shutdown<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let mover = thread::spawn(move || {
@@ -384,12 +387,12 @@ pub fn move_shutdown<const F: u8, const G: bool>() {
 }
 
 /// detach × shutdown.
-pub fn detach_shutdown<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn detach_shutdown<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let x = rt.lookup(obj.clone());
     let detacher = thread::spawn(move || {
-        let _ = x.with_gil(|| binding_core::detach(obj.header(), x.as_ptr()));
+        let _ = x.with_gil(|| binding_core::detach(obj.object(), x.as_ptr()));
         drop((x, obj));
     });
     let rt2 = rt.clone();
@@ -402,13 +405,14 @@ pub fn detach_shutdown<const F: u8, const G: bool>() {
 // ---------------------------------------------------------------- three-actor flows
 
 /// Two lookups race one dealloc of the live wrapper: both return the original address.
-pub fn two_lookups_one_dealloc<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn two_lookups_one_dealloc<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
     let dealloc = thread::spawn(move || drop(w));
-    let spawn_lookup = |o: Obj<F, G>, rt: Rt<F, G>| thread::spawn(move || rt.lookup(o).addr());
+    let spawn_lookup =
+        |o: Obj<F, G, S>, rt: Rt<F, G, S>| thread::spawn(move || rt.lookup(o).addr());
     let a = spawn_lookup(obj.clone(), rt.clone());
     let b = spawn_lookup(obj.clone(), rt.clone());
     dealloc.join().unwrap();
@@ -421,8 +425,8 @@ pub fn two_lookups_one_dealloc<const F: u8, const G: bool>() {
 
 /// A revival races the reclaim of the object: two other threads drop native references while
 /// one revives and drops the wrapper.
-pub fn revive_vs_reclaim<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn revive_vs_reclaim<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let (obj, addr) = cached_object(&rt);
     let (o1, o2) = (obj.clone(), obj.clone());
     let rt2 = rt.clone();
@@ -437,8 +441,8 @@ pub fn revive_vs_reclaim<const F: u8, const G: bool>() {
 
 /// Lesson 3: a wrapper revived (and kept alive) on one thread must be hit by a lookup on
 /// another; without re-arming try-incref after the revival that lookup waits forever.
-pub fn revive_then_hit_elsewhere<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn revive_then_hit_elsewhere<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let (obj, addr) = cached_object(&rt);
     let revived = rt.lookup(obj.clone());
     assert_eq!(revived.addr(), addr, "S5 violated");
@@ -456,8 +460,8 @@ pub fn revive_then_hit_elsewhere<const F: u8, const G: bool>() {
 /// another thread, which keeps it alive while it waits for the lookup. The word reads Active(W)
 /// again (A-B-A): the lookup must retry and hit, not wait for a change that never comes (L1;
 /// found by binding-py's model).
-pub fn missed_lookup_sees_revival<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn missed_lookup_sees_revival<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let addr = w.addr();
@@ -478,8 +482,8 @@ pub fn missed_lookup_sees_revival<const F: u8, const G: bool>() {
 /// (another thread does too). The lookups must not wait for the parked dealloc (L1): one
 /// replaces the dead wrapper (the model asserts it was dead, S4), both then agree on the
 /// replacement, and the late dealloc finds itself not canonical; nothing leaks (S2).
-pub fn parked_dealloc_lookup<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn parked_dealloc_lookup<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
     let w = rt.lookup(obj.clone());
     let first = w.addr();
@@ -501,16 +505,16 @@ pub fn parked_dealloc_lookup<const F: u8, const G: bool>() {
 }
 
 /// Three first lookups of a fresh object converge on one wrapper.
-pub fn three_first_lookups<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn three_first_lookups<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let obj = object(&rt);
-    let spawn_lookup = |o: Obj<F, G>, rt: Rt<F, G>| thread::spawn(move || rt.lookup(o));
+    let spawn_lookup = |o: Obj<F, G, S>, rt: Rt<F, G, S>| thread::spawn(move || rt.lookup(o));
     let hs = [
         spawn_lookup(obj.clone(), rt.clone()),
         spawn_lookup(obj.clone(), rt.clone()),
         spawn_lookup(obj.clone(), rt.clone()),
     ];
-    let ws: Vec<WrapperRef<F, G>> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+    let ws: Vec<WrapperRef<F, G, S>> = hs.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(
         ws.iter().all(|w| w.addr() == ws[0].addr()),
         "S4 violated: concurrent first lookups returned different wrappers"
@@ -521,10 +525,10 @@ pub fn three_first_lookups<const F: u8, const G: bool>() {
 
 /// Dealloc on A, last native reference dropped on B, while C looks up a second object that
 /// references the first: the settle baton and a nested reclaim.
-pub fn dealloc_reclaim_nested<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+pub fn dealloc_reclaim_nested<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
     let inner = object(&rt);
-    let outer = rt.object(2, Some(inner.clone())).erase();
+    let outer = rt.native(2, Some(inner.clone()));
     let w = rt.lookup(inner.clone());
     let a = thread::spawn(move || drop(w));
     let b = thread::spawn(move || drop(inner));
@@ -546,7 +550,7 @@ pub static SETTLED_BY_FREE: AtomicUsize = AtomicUsize::new(0);
 /// Executions in which reclaim came second and freed the cached wrapper itself.
 pub static SETTLED_BY_RECLAIM: AtomicUsize = AtomicUsize::new(0);
 
-fn record_settle_order<const F: u8, const G: bool>(rt: &Rt<F, G>) {
+fn record_settle_order<const F: u8, const G: bool, S: System>(rt: &Rt<F, G, S>) {
     // Every freed wrapper is either freed by its own free (reclaim deferred) or by reclaim.
     let deferred = rt.stats.deferred_settles.load(Relaxed);
     if deferred > 0 {
@@ -557,34 +561,36 @@ fn record_settle_order<const F: u8, const G: bool>(rt: &Rt<F, G>) {
 }
 
 /// The two-actor matrix: every pair of {lookup, dealloc, reclaim, move, detach, shutdown}.
-pub fn cells<const F: u8, const G: bool>() -> Vec<Scenario> {
+pub fn cells<const F: u8, const G: bool, S: System>() -> Vec<Scenario> {
     vec![
-        ("lookup_lookup", lookup_lookup::<F, G>),
-        ("lookup_dealloc", lookup_dealloc::<F, G>),
-        ("lookup_reclaim", lookup_reclaim::<F, G>),
-        ("lookup_move", lookup_move::<F, G>),
-        ("lookup_detach", lookup_detach::<F, G>),
-        ("lookup_shutdown", lookup_shutdown::<F, G>),
-        ("dealloc_reclaim", dealloc_reclaim::<F, G>),
-        ("dealloc_move", dealloc_move::<F, G>),
-        ("dealloc_detach", dealloc_detach::<F, G>),
-        ("dealloc_shutdown", dealloc_shutdown::<F, G>),
-        ("reclaim_move", reclaim_move::<F, G>),
-        ("reclaim_detach", reclaim_detach::<F, G>),
-        ("reclaim_shutdown", reclaim_shutdown::<F, G>),
-        ("move_detach", move_detach::<F, G>),
-        ("move_shutdown", move_shutdown::<F, G>),
-        ("detach_shutdown", detach_shutdown::<F, G>),
+        ("lookup_lookup", lookup_lookup::<F, G, S>),
+        ("lookup_dealloc", lookup_dealloc::<F, G, S>),
+        ("lookup_reclaim", lookup_reclaim::<F, G, S>),
+        ("lookup_move", lookup_move::<F, G, S>),
+        ("lookup_detach", lookup_detach::<F, G, S>),
+        ("lookup_shutdown", lookup_shutdown::<F, G, S>),
+        ("dealloc_reclaim", dealloc_reclaim::<F, G, S>),
+        ("dealloc_move", dealloc_move::<F, G, S>),
+        ("dealloc_detach", dealloc_detach::<F, G, S>),
+        ("dealloc_shutdown", dealloc_shutdown::<F, G, S>),
+        ("reclaim_move", reclaim_move::<F, G, S>),
+        ("reclaim_detach", reclaim_detach::<F, G, S>),
+        ("reclaim_shutdown", reclaim_shutdown::<F, G, S>),
+        ("move_detach", move_detach::<F, G, S>),
+        ("move_shutdown", move_shutdown::<F, G, S>),
+        ("detach_shutdown", detach_shutdown::<F, G, S>),
     ]
 }
 
 // ---------------------------------------------------------------- weak references
+// (the kernel's own objects only: `S` is ignored)
 
 /// weak upgrade × last strong drop: the upgrade either fails (the value is gone) or yields a
 /// live value that this thread then drops; never a resurrected one (the model's payload reports
 /// a second drop, its heap a double free).
-pub fn upgrade_last_drop<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
+#[allow(clippy::extra_unused_type_parameters)] // the scenarios' common shape (see above)
+pub fn upgrade_last_drop<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, Own>();
     let obj = rt.object(1, None);
     let weak = obj.downgrade();
     let dropper = thread::spawn(move || drop(obj));
@@ -602,9 +608,10 @@ pub fn upgrade_last_drop<const F: u8, const G: bool>() {
 
 /// weak drop × the last strong drop of an object with a cached wrapper: whichever release is
 /// last runs reclaim, which frees the cached wrapper and the block exactly once (S1, S2).
-pub fn weak_drop_reclaim<const F: u8, const G: bool>() {
-    let rt = runtime::<F, G>();
-    let (obj, _addr) = cached_object(&rt);
+#[allow(clippy::extra_unused_type_parameters)] // the scenarios' common shape (see above)
+pub fn weak_drop_reclaim<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, Own>();
+    let (obj, _addr) = cached_object::<F, G, Own>(&rt);
     let weak = obj.downgrade();
     let strong_dropper = thread::spawn(move || drop(obj));
     let weak_dropper = thread::spawn(move || drop(weak));
@@ -613,30 +620,34 @@ pub fn weak_drop_reclaim<const F: u8, const G: bool>() {
     finish(rt);
 }
 
-/// The weak-reference cells.
+/// The weak-reference cells. Weak references are the kernel's own objects' (a foreign object
+/// system has its own, outside the kernel): `S` is ignored, these always run on [`Own`].
 pub fn weak_cells<const F: u8, const G: bool>() -> Vec<Scenario> {
     vec![
-        ("upgrade_last_drop", upgrade_last_drop::<F, G>),
-        ("weak_drop_reclaim", weak_drop_reclaim::<F, G>),
+        ("upgrade_last_drop", upgrade_last_drop::<F, G, Own>),
+        ("weak_drop_reclaim", weak_drop_reclaim::<F, G, Own>),
     ]
 }
 
 /// The three-actor flows.
-pub fn flows<const F: u8, const G: bool>() -> Vec<Scenario> {
+pub fn flows<const F: u8, const G: bool, S: System>() -> Vec<Scenario> {
     vec![
-        ("two_lookups_one_dealloc", two_lookups_one_dealloc::<F, G>),
-        ("revive_vs_reclaim", revive_vs_reclaim::<F, G>),
-        ("three_first_lookups", three_first_lookups::<F, G>),
+        (
+            "two_lookups_one_dealloc",
+            two_lookups_one_dealloc::<F, G, S>,
+        ),
+        ("revive_vs_reclaim", revive_vs_reclaim::<F, G, S>),
+        ("three_first_lookups", three_first_lookups::<F, G, S>),
         (
             "revive_then_hit_elsewhere",
-            revive_then_hit_elsewhere::<F, G>,
+            revive_then_hit_elsewhere::<F, G, S>,
         ),
         (
             "missed_lookup_sees_revival",
-            missed_lookup_sees_revival::<F, G>,
+            missed_lookup_sees_revival::<F, G, S>,
         ),
-        ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F, G>),
-        ("parked_dealloc_lookup", parked_dealloc_lookup::<F, G>),
+        ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F, G, S>),
+        ("parked_dealloc_lookup", parked_dealloc_lookup::<F, G, S>),
     ]
 }
 
@@ -645,12 +656,12 @@ pub fn flows<const F: u8, const G: bool>() -> Vec<Scenario> {
 /// `threads` actors over `objects` objects (each referencing the previous one): each actor looks
 /// objects up, drops and refetches them (checking S4/S5 while it holds a native reference), moves
 /// object 0's wrappers, and finally drops its native references on whatever thread it runs on.
-pub fn many_actors<const F: u8, const G: bool>(threads: usize, objects: usize) {
-    let rt = runtime_with_spins::<F, G>(10_000);
-    let mut objs: Vec<Obj<F, G>> = Vec::new();
+pub fn many_actors<const F: u8, const G: bool, S: System>(threads: usize, objects: usize) {
+    let rt = runtime_with_spins::<F, G, S>(10_000);
+    let mut objs: Vec<Obj<F, G, S>> = Vec::new();
     for i in 0..objects {
         let child = objs.last().cloned();
-        objs.push(rt.object(i as u32, child).erase());
+        objs.push(rt.native(i as u32, child));
     }
     let handles: Vec<_> = (0..threads)
         .map(|t| {
@@ -691,8 +702,8 @@ pub fn many_actors<const F: u8, const G: bool>(threads: usize, objects: usize) {
 
 /// Revival identity under many threads: `threads` actors refetch one object while holding a
 /// native reference; nobody moves, so every refetch has the first wrapper's address (S5).
-pub fn many_refetchers<const F: u8, const G: bool>(threads: usize) {
-    let rt = runtime_with_spins::<F, G>(10_000);
+pub fn many_refetchers<const F: u8, const G: bool, S: System>(threads: usize) {
+    let rt = runtime_with_spins::<F, G, S>(10_000);
     let (obj, addr) = cached_object(&rt);
     let handles: Vec<_> = (0..threads)
         .map(|_| {
