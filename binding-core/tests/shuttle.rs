@@ -96,10 +96,10 @@ fn foreign_objects() {
     let mut scenarios: Vec<Scenario> = common::cells::<0, false, Foreign>();
     scenarios.extend(common::flows::<0, false, Foreign>());
     scenarios.extend::<[Scenario; 2]>([
-        ("foreign: 4 actors, 3 objects", || {
+        ("4 actors, 3 objects", || {
             common::many_actors::<0, false, Foreign>(4, 3)
         }),
-        ("foreign: 5 refetchers", || {
+        ("5 refetchers", || {
             common::many_refetchers::<0, false, Foreign>(5)
         }),
     ]);
