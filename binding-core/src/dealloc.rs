@@ -154,6 +154,23 @@ fn transition<N: NativeObject>(
 }
 
 impl<N: NativeObject> InTransit<N> {
+    /// Gives the baton up as its two pointers, for a frontend that keeps it in foreign memory
+    /// (the C ABI's `TetherBaton`): pair with [`from_raw`](Self::from_raw), which must be
+    /// called exactly once before the settle.
+    pub fn into_raw(self) -> (NonNull<N>, NonNull<WrapperOf<N>>) {
+        let this = core::mem::ManuallyDrop::new(self);
+        (this.object, this.wrapper)
+    }
+
+    /// Re-takes a baton given up by [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    ///
+    /// The pointers came from `into_raw` and the baton is re-taken at most once.
+    pub unsafe fn from_raw(object: NonNull<N>, wrapper: NonNull<WrapperOf<N>>) -> Self {
+        Self { object, wrapper }
+    }
+
     /// The dying wrapper.
     pub fn wrapper(&self) -> NonNull<WrapperOf<N>> {
         self.wrapper

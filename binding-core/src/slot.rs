@@ -12,6 +12,10 @@ use crate::sync::kernel_atomic::AtomicPtr;
 /// on another thread sees either the handle or empty, never a torn value; keeping the *object*
 /// alive while reading through a borrowed handle is the frontend's job (a wrapper is only
 /// emptied by its own `move`, which a frontend serialises with reads of that wrapper).
+///
+/// One pointer wide and laid out as one (`repr(transparent)`), so wrappers written in other
+/// languages can reserve it (the C ABI's `TetherSlot`).
+#[repr(transparent)]
 pub struct HandleSlot<N: NativeObject> {
     header: AtomicPtr<N>,
 }

@@ -168,6 +168,10 @@ impl<W> Raw<W> {
 }
 
 /// The atomic binding word stored in every native object's header.
+///
+/// One pointer wide and laid out as one (`repr(transparent)` over an atomic pointer), so object
+/// systems in other languages can reserve it in their headers (the C ABI's `TetherWord`).
+#[repr(transparent)]
 pub struct BindingWord<W> {
     word: AtomicPtr<W>,
 }

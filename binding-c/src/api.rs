@@ -1,0 +1,577 @@
+//! The exported functions. Each checks what it can (null pointers, alignment, a baton's state)
+//! and returns a [`TetherStatus`]; a panic inside aborts with a message ([`guard`]).
+
+use core::mem::ManuallyDrop;
+use core::ptr::{self, NonNull};
+
+use binding_core::{
+    Caching, Dealloc, Found, HandleSlot, InTransit, NativeRef, Rebound, Reclaimed, Settled,
+    StateKind, WrapperFactory,
+};
+
+use crate::guard::guard;
+use crate::runtime::{Binding, CFrontend};
+use crate::types::{
+    TETHER_BATON_PENDING, TETHER_BATON_SETTLED, TetherBaton, TetherBinding, TetherDeallocOutcome,
+    TetherFactory, TetherFound, TetherRebound, TetherReclaimed, TetherRuntime, TetherSettled,
+    TetherSlot, TetherStatus, TetherWrapper,
+};
+
+/// The version of this ABI; a change that breaks callers increments it.
+pub const TETHER_ABI_VERSION: u32 = 1;
+/// `sizeof(TetherWord)` (this ABI is for 64-bit targets).
+pub const TETHER_WORD_SIZE: usize = 8;
+/// `_Alignof(TetherWord)`.
+pub const TETHER_WORD_ALIGN: usize = 8;
+/// Wrappers must be aligned to at least this (the word keeps its tags in the low bits).
+pub const TETHER_WRAPPER_ALIGN: usize = 8;
+
+static_assertions::const_assert_eq!(TETHER_WORD_SIZE, size_of::<crate::types::TetherWord>());
+static_assertions::const_assert_eq!(TETHER_WORD_ALIGN, align_of::<crate::types::TetherWord>());
+static_assertions::const_assert_eq!(TETHER_WRAPPER_ALIGN, binding_core::MIN_WRAPPER_ALIGN);
+static_assertions::assert_eq_size!(HandleSlot<Binding>, TetherSlot);
+
+/// The state of a binding word, for diagnostics and tests.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TetherState {
+    /// No wrapper.
+    Detached = 0,
+    /// A live canonical wrapper.
+    Active = 1,
+    /// A cached wrapper (its memory owned by the word).
+    Inactive = 2,
+    /// A canonical wrapper is dying (a baton is pending).
+    InTransit = 3,
+}
+
+/// `?` for pointer checks.
+macro_rules! non_null {
+    ($p:expr) => {
+        match NonNull::new($p) {
+            Some(p) => p,
+            None => return TetherStatus::NullArgument,
+        }
+    };
+}
+
+/// A wrapper pointer: non-null and aligned.
+fn wrapper(w: *mut TetherWrapper) -> Result<NonNull<TetherWrapper>, TetherStatus> {
+    let w = NonNull::new(w).ok_or(TetherStatus::NullArgument)?;
+    if w.as_ptr().addr() % TETHER_WRAPPER_ALIGN != 0 {
+        return Err(TetherStatus::Misaligned);
+    }
+    Ok(w)
+}
+
+macro_rules! wrapper {
+    ($w:expr) => {
+        match wrapper($w) {
+            Ok(w) => w,
+            Err(e) => return e,
+        }
+    };
+}
+
+/// Writes `value` through `out` unless `out` is null (an optional out-parameter).
+///
+/// # Safety
+///
+/// `out` is null or valid for a write.
+unsafe fn put<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-null and valid for writes (caller).
+        unsafe { out.write(value) }
+    }
+}
+
+/// A strong reference the caller lends for the duration of a call.
+///
+/// # Safety
+///
+/// `object` is an initialised binding the caller holds a strong reference to.
+unsafe fn borrowed(object: NonNull<TetherBinding>) -> ManuallyDrop<NativeRef<Binding>> {
+    // SAFETY: the caller's reference is borrowed, never released (ManuallyDrop).
+    ManuallyDrop::new(unsafe { NativeRef::from_raw(object.cast()) })
+}
+
+/// The C runtime table as the kernel's frontend.
+///
+/// # Safety
+///
+/// `rt` is a complete runtime table that outlives the call.
+unsafe fn frontend<'a>(rt: NonNull<TetherRuntime>) -> &'a CFrontend {
+    // SAFETY: `CFrontend` is `repr(transparent)` over the table (caller: valid).
+    unsafe { rt.cast::<CFrontend>().as_ref() }
+}
+
+/// The slot as the kernel's type.
+///
+/// # Safety
+///
+/// `slot` was initialised by `tether_slot_init` and outlives the call.
+unsafe fn slot<'a>(slot: NonNull<TetherSlot>) -> &'a HandleSlot<Binding> {
+    // SAFETY: `HandleSlot` is `repr(transparent)` over one atomic pointer, the slot's layout.
+    unsafe { slot.cast::<HandleSlot<Binding>>().as_ref() }
+}
+
+/// The version of the ABI this library implements ([`TETHER_ABI_VERSION`]).
+#[unsafe(no_mangle)]
+pub extern "C" fn tether_abi_version() -> u32 {
+    TETHER_ABI_VERSION
+}
+
+/// Initialises the binding in a new object's header: a Detached word and its runtime. Call it
+/// once, before the object is shared.
+///
+/// # Safety
+///
+/// `binding` is valid for writes; `runtime` outlives the object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_binding_init(
+    binding: *mut TetherBinding,
+    runtime: *const TetherRuntime,
+) -> TetherStatus {
+    guard("tether_binding_init", || {
+        let b = non_null!(binding);
+        let rt = non_null!(runtime.cast_mut());
+        // SAFETY: valid for reads (caller).
+        if !CFrontend::is_complete(unsafe { rt.as_ref() }) {
+            return TetherStatus::IncompleteRuntime;
+        }
+        // SAFETY: valid for writes (caller); `Binding` has `TetherBinding`'s layout.
+        unsafe {
+            b.cast::<Binding>().write(Binding {
+                word: binding_core::BindingWord::new(),
+                runtime: rt.as_ptr().cast::<CFrontend>(),
+            })
+        };
+        TetherStatus::Ok
+    })
+}
+
+/// The word's state (a snapshot, for diagnostics and tests).
+///
+/// # Safety
+///
+/// `object` is an initialised binding the caller holds a reference to.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_binding_state(
+    object: *mut TetherBinding,
+    out_state: *mut TetherState,
+) -> TetherStatus {
+    guard("tether_binding_state", || {
+        let o = non_null!(object);
+        // SAFETY: initialised and alive (caller).
+        let kind = unsafe { o.cast::<Binding>().as_ref() }
+            .word
+            .snapshot()
+            .kind();
+        let state = match kind {
+            StateKind::Detached => TetherState::Detached,
+            StateKind::Active => TetherState::Active,
+            StateKind::Inactive => TetherState::Inactive,
+            StateKind::InTransit => TetherState::InTransit,
+        };
+        // SAFETY: null or valid (caller).
+        unsafe { put(out_state, state) };
+        TetherStatus::Ok
+    })
+}
+
+/// The factory's callbacks as the kernel's [`WrapperFactory`].
+struct CFactory(TetherFactory);
+
+impl WrapperFactory<Binding> for CFactory {
+    type Error = TetherStatus;
+
+    fn make_fresh(
+        &self,
+        handle: NativeRef<Binding>,
+    ) -> Result<NonNull<TetherWrapper>, TetherStatus> {
+        let raw = handle.into_raw();
+        let make = self.0.make_fresh.expect("checked by tether_lookup");
+        // SAFETY: the C contract; the strong reference is given to the callback.
+        let w = unsafe { make(self.0.ctx, raw.as_ptr().cast()) };
+        let Some(w) = NonNull::new(w) else {
+            // The contract: on failure the callback keeps nothing; the reference is ours.
+            // SAFETY: the reference given above came back unused.
+            drop(unsafe { NativeRef::from_raw(raw) });
+            return Err(TetherStatus::FactoryFailed);
+        };
+        assert!(
+            w.as_ptr().addr() % TETHER_WRAPPER_ALIGN == 0,
+            "make_fresh returned a wrapper that is not {TETHER_WRAPPER_ALIGN}-byte aligned"
+        );
+        Ok(w)
+    }
+
+    unsafe fn revive(&self, w: NonNull<TetherWrapper>, handle: NativeRef<Binding>) {
+        let revive = self.0.revive.expect("checked by tether_lookup");
+        // SAFETY: `w` is the object's cached block and the kernel holds the word's lock; the
+        // strong reference is given to the callback.
+        unsafe { revive(self.0.ctx, w.as_ptr(), handle.into_raw().as_ptr().cast()) }
+    }
+
+    unsafe fn discard(&self, w: NonNull<TetherWrapper>) {
+        let discard = self.0.discard.expect("checked by tether_lookup");
+        // SAFETY: `w` came from `make_fresh` and was never published (kernel contract).
+        unsafe { discard(self.0.ctx, w.as_ptr()) }
+    }
+}
+
+/// The canonical wrapper of `object`, with one new reference for the caller: hits the live one,
+/// revives the cached one in place (same address), or publishes a fresh one made by `factory`.
+/// The caller's reference to `object` is only borrowed.
+///
+/// # Safety
+///
+/// `object` is an initialised binding the caller holds a strong reference to; `factory` is valid;
+/// `out_wrapper` is valid for a write; `out_found` is null or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_lookup(
+    object: *mut TetherBinding,
+    factory: *const TetherFactory,
+    out_wrapper: *mut *mut TetherWrapper,
+    out_found: *mut TetherFound,
+) -> TetherStatus {
+    guard("tether_lookup", || {
+        let o = non_null!(object);
+        let f = non_null!(factory.cast_mut());
+        let out = non_null!(out_wrapper);
+        // SAFETY: valid for reads (caller).
+        let f = CFactory(unsafe { *f.as_ptr() });
+        if f.0.make_fresh.is_none() || f.0.revive.is_none() || f.0.discard.is_none() {
+            return TetherStatus::NullArgument;
+        }
+        // SAFETY: the caller holds a strong reference.
+        let handle = unsafe { borrowed(o) };
+        match handle.lookup(&f) {
+            Ok((w, found)) => {
+                let found = match found {
+                    Found::Hit => TetherFound::Hit,
+                    Found::Revived => TetherFound::Revived,
+                    Found::Fresh => TetherFound::Fresh,
+                    Found::Replaced => TetherFound::Replaced,
+                };
+                // SAFETY: valid for writes (caller).
+                unsafe {
+                    out.write(w.as_ptr());
+                    put(out_found, found);
+                }
+                TetherStatus::Ok
+            }
+            Err(e) => e,
+        }
+    })
+}
+
+/// The common case of `tether_lookup` alone: the live canonical wrapper with one new reference,
+/// or null in `*out_wrapper` (then call `tether_lookup`). Never waits, allocates or calls the
+/// factory.
+///
+/// # Safety
+///
+/// As `tether_lookup`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_hit(
+    object: *mut TetherBinding,
+    out_wrapper: *mut *mut TetherWrapper,
+) -> TetherStatus {
+    guard("tether_hit", || {
+        let o = non_null!(object);
+        let out = non_null!(out_wrapper);
+        // SAFETY: the caller holds a strong reference.
+        let w = unsafe { borrowed(o) }.hit();
+        // SAFETY: valid for writes (caller).
+        unsafe { out.write(w.map_or(ptr::null_mut(), NonNull::as_ptr)) };
+        TetherStatus::Ok
+    })
+}
+
+/// The binding transition of wrapper `w`, whose count reached zero: call it first in `w`'s
+/// dealloc. `cache` keeps `w`'s memory for revival while the object lives (pass false for
+/// wrappers whose teardown runs user code). Fills `*baton` when the outcome is
+/// `TETHER_DEALLOC_OUTCOME_CACHED`; then settle it in `w`'s free. Drops the slot's reference.
+///
+/// # Safety
+///
+/// `runtime` is `w`'s runtime; `w`'s count reached zero and this is its only dealloc; `slot` is
+/// `w`'s initialised slot; `baton` and `out_outcome` are valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_dealloc(
+    runtime: *const TetherRuntime,
+    w: *mut TetherWrapper,
+    w_slot: *mut TetherSlot,
+    cache: bool,
+    baton: *mut TetherBaton,
+    out_outcome: *mut TetherDeallocOutcome,
+) -> TetherStatus {
+    guard("tether_dealloc", || {
+        let rt = non_null!(runtime.cast_mut());
+        let w = wrapper!(w);
+        let s = non_null!(w_slot);
+        let b = non_null!(baton);
+        let out = non_null!(out_outcome);
+        let caching = if cache {
+            Caching::Cache
+        } else {
+            Caching::Forget
+        };
+        // SAFETY: the caller's contract is the kernel's.
+        let outcome = unsafe { binding_core::dealloc(frontend(rt), w, slot(s), caching) };
+        let outcome = match outcome {
+            Dealloc::Cached(transit) => {
+                let (object, wrapper) = transit.into_raw();
+                // SAFETY: valid for writes (caller).
+                unsafe {
+                    b.write(TetherBaton {
+                        object: object.as_ptr().cast(),
+                        wrapper: wrapper.as_ptr(),
+                        state: TETHER_BATON_PENDING,
+                    })
+                };
+                TetherDeallocOutcome::Cached
+            }
+            Dealloc::Detached => TetherDeallocOutcome::Detached,
+            Dealloc::NotCanonical => TetherDeallocOutcome::NotCanonical,
+        };
+        // SAFETY: valid for writes (caller).
+        unsafe { out.write(outcome) };
+        TetherStatus::Ok
+    })
+}
+
+/// Settles a baton in the dying wrapper's free, after every write to the wrapper's memory:
+/// `TETHER_SETTLED_CACHED` (the memory now belongs to the word: do not touch it) or
+/// `TETHER_SETTLED_FREE_WRAPPER` (the object was reclaimed meanwhile; free the memory). A
+/// second settle of one baton returns `TETHER_STATUS_ALREADY_SETTLED`.
+///
+/// # Safety
+///
+/// `baton` is valid for reads and writes and not settled concurrently; `out_settled` is valid
+/// for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_settle(
+    baton: *mut TetherBaton,
+    out_settled: *mut TetherSettled,
+) -> TetherStatus {
+    guard("tether_settle", || {
+        let b = non_null!(baton);
+        let out = non_null!(out_settled);
+        // SAFETY: valid (caller).
+        let (object, wrapper, state) = unsafe {
+            let b = b.as_ptr();
+            ((*b).object, (*b).wrapper, (*b).state)
+        };
+        match state {
+            TETHER_BATON_PENDING => {}
+            TETHER_BATON_SETTLED => return TetherStatus::AlreadySettled,
+            _ => return TetherStatus::InvalidBaton,
+        }
+        let (Some(object), Some(wrapper)) = (NonNull::new(object), NonNull::new(wrapper)) else {
+            return TetherStatus::InvalidBaton;
+        };
+        // Marked before the settle: the baton may live in the wrapper's memory, which belongs to
+        // the word once the settle returns `Cached`.
+        // SAFETY: valid for writes (caller).
+        unsafe { (*b.as_ptr()).state = TETHER_BATON_SETTLED };
+        // SAFETY: a pending baton's pointers came from `into_raw` and are re-taken once (the
+        // state says so).
+        let transit = unsafe { InTransit::<Binding>::from_raw(object.cast(), wrapper) };
+        let settled = match transit.settle() {
+            Settled::Cached => TetherSettled::Cached,
+            Settled::FreeWrapper => TetherSettled::FreeWrapper,
+        };
+        // SAFETY: valid for writes (caller).
+        unsafe { out.write(settled) };
+        TetherStatus::Ok
+    })
+}
+
+/// The object system's reclaim edge: call it once per object, when no reference to it remains
+/// (after its value is dropped), on any thread. Frees its cached wrapper if any (or leaks it
+/// once the runtime is shutting down). Free the block only on `TETHER_RECLAIMED_FREE`; on
+/// `TETHER_RECLAIMED_DEFERRED` a settle will call the runtime's `free_object`.
+///
+/// # Safety
+///
+/// `object` is an initialised binding with no references left, reclaimed once; `out_reclaimed`
+/// is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_reclaim(
+    object: *mut TetherBinding,
+    out_reclaimed: *mut TetherReclaimed,
+) -> TetherStatus {
+    guard("tether_reclaim", || {
+        let o = non_null!(object);
+        let out = non_null!(out_reclaimed);
+        // SAFETY: the caller's contract is the kernel's.
+        let reclaimed = match unsafe { binding_core::reclaim(o.cast::<Binding>()) } {
+            Reclaimed::Free => TetherReclaimed::Free,
+            Reclaimed::Deferred => TetherReclaimed::Deferred,
+        };
+        // SAFETY: valid for writes (caller).
+        unsafe { out.write(reclaimed) };
+        TetherStatus::Ok
+    })
+}
+
+/// Initialises a wrapper's slot to hold `object` (a strong reference given to the slot), or
+/// empty when `object` is null.
+///
+/// # Safety
+///
+/// `slot` is valid for writes and not yet initialised (or emptied); `object` is null or a strong
+/// reference the caller gives up.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_slot_init(
+    w_slot: *mut TetherSlot,
+    object: *mut TetherBinding,
+) -> TetherStatus {
+    guard("tether_slot_init", || {
+        let s = non_null!(w_slot);
+        let value = match NonNull::new(object) {
+            // SAFETY: the caller gives its strong reference to the slot.
+            Some(o) => HandleSlot::new(unsafe { NativeRef::from_raw(o.cast::<Binding>()) }),
+            None => HandleSlot::empty(),
+        };
+        // SAFETY: valid for writes (caller); `HandleSlot` is `repr(transparent)`.
+        unsafe { s.cast::<HandleSlot<Binding>>().write(value) };
+        TetherStatus::Ok
+    })
+}
+
+/// The object a slot holds (borrowed: valid while the slot keeps it), or null.
+///
+/// # Safety
+///
+/// `slot` is initialised; `out_object` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_slot_get(
+    w_slot: *mut TetherSlot,
+    out_object: *mut *mut TetherBinding,
+) -> TetherStatus {
+    guard("tether_slot_get", || {
+        let s = non_null!(w_slot);
+        let out = non_null!(out_object);
+        // SAFETY: initialised (caller).
+        let o = unsafe { slot(s) }.header();
+        // SAFETY: valid for writes (caller).
+        unsafe { out.write(o.map_or(ptr::null_mut(), |o| o.as_ptr().cast())) };
+        TetherStatus::Ok
+    })
+}
+
+/// Puts `object` (a strong reference given up, or null for empty) into a slot and hands its
+/// previous content (a strong reference, or null) to the caller.
+///
+/// # Safety
+///
+/// As `tether_slot_init`, on an initialised slot; `out_previous` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_slot_put(
+    w_slot: *mut TetherSlot,
+    object: *mut TetherBinding,
+    out_previous: *mut *mut TetherBinding,
+) -> TetherStatus {
+    guard("tether_slot_put", || {
+        let s = non_null!(w_slot);
+        let out = non_null!(out_previous);
+        // SAFETY: initialised (caller).
+        let s = unsafe { slot(s) };
+        let previous = match NonNull::new(object) {
+            // SAFETY: the caller gives its strong reference to the slot.
+            Some(o) => s.put(unsafe { NativeRef::from_raw(o.cast::<Binding>()) }),
+            None => s.take(),
+        };
+        let previous = previous.map_or(ptr::null_mut(), |p| p.into_raw().as_ptr().cast());
+        // SAFETY: valid for writes (caller).
+        unsafe { out.write(previous) };
+        TetherStatus::Ok
+    })
+}
+
+fn rebound(r: Rebound) -> TetherRebound {
+    match r {
+        Rebound::Done => TetherRebound::Done,
+        Rebound::Unchanged => TetherRebound::Unchanged,
+    }
+}
+
+/// Construct: binds a wrapper constructed by the runtime (its slot already holds `object`):
+/// Detached → Active(w).
+///
+/// # Safety
+///
+/// `object` is initialised and `w`'s slot holds a reference to it; `w` is live and the caller
+/// owns a reference to it; `out_rebound` is null or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_bind(
+    object: *mut TetherBinding,
+    w: *mut TetherWrapper,
+    out_rebound: *mut TetherRebound,
+) -> TetherStatus {
+    guard("tether_bind", || {
+        let o = non_null!(object);
+        let w = wrapper!(w);
+        // SAFETY: as the caller promises (the kernel's contract).
+        let r = unsafe { binding_core::bind(o.cast::<Binding>().as_ref(), w) };
+        // SAFETY: null or valid (caller).
+        unsafe { put(out_rebound, rebound(r)) };
+        TetherStatus::Ok
+    })
+}
+
+/// Detach: Active(w) → Detached (before a handle is moved out of `w`, or before code runs during
+/// which `w` must not be canonical).
+///
+/// # Safety
+///
+/// `object` is initialised and the caller holds a reference to it; `out_rebound` is null or
+/// valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_detach(
+    object: *mut TetherBinding,
+    w: *mut TetherWrapper,
+    out_rebound: *mut TetherRebound,
+) -> TetherStatus {
+    guard("tether_detach", || {
+        let o = non_null!(object);
+        let w = wrapper!(w);
+        // SAFETY: alive (caller).
+        let r = binding_core::detach(unsafe { o.cast::<Binding>().as_ref() }, w);
+        // SAFETY: null or valid (caller).
+        unsafe { put(out_rebound, rebound(r)) };
+        TetherStatus::Ok
+    })
+}
+
+/// Moves the object reference (and, if `from` is canonical, the binding) from wrapper `from` to
+/// wrapper `to`, whose slot must be empty. `TETHER_REBOUND_UNCHANGED` when `from` was not
+/// canonical (the reference still moves) or held nothing (then nothing moves).
+///
+/// # Safety
+///
+/// `runtime` is the wrappers' runtime; both wrappers are live with initialised slots; no other
+/// thread reads or empties `from`'s slot meanwhile; `out_rebound` is null or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tether_move(
+    runtime: *const TetherRuntime,
+    from: *mut TetherWrapper,
+    from_slot: *mut TetherSlot,
+    to: *mut TetherWrapper,
+    to_slot: *mut TetherSlot,
+    out_rebound: *mut TetherRebound,
+) -> TetherStatus {
+    guard("tether_move", || {
+        let rt = non_null!(runtime.cast_mut());
+        let (from, to) = (wrapper!(from), wrapper!(to));
+        let (fs, ts) = (non_null!(from_slot), non_null!(to_slot));
+        // SAFETY: the caller's contract is the kernel's.
+        let r = unsafe { binding_core::move_binding(frontend(rt), from, slot(fs), to, slot(ts)) };
+        // SAFETY: null or valid (caller).
+        unsafe { put(out_rebound, r.map_or(TetherRebound::Unchanged, rebound)) };
+        TetherStatus::Ok
+    })
+}
