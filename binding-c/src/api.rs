@@ -1,20 +1,16 @@
 //! The exported functions. Each checks what it can (null pointers, alignment, a baton's state)
 //! and returns a [`TetherStatus`]; a panic inside aborts with a message ([`guard`]).
 
-use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 
-use binding_core::{
-    Caching, Dealloc, Found, HandleSlot, InTransit, NativeRef, Rebound, Reclaimed, Settled,
-    StateKind, WrapperFactory,
-};
+use binding_core::{HandleSlot, NativeRef, Rebound, Reclaimed, StateKind};
 
+use crate::direct;
 use crate::guard::guard;
 use crate::runtime::{Binding, CFrontend};
 use crate::types::{
-    TETHER_BATON_PENDING, TETHER_BATON_SETTLED, TetherBaton, TetherBinding, TetherDeallocOutcome,
-    TetherFactory, TetherFound, TetherRebound, TetherReclaimed, TetherRuntime, TetherSettled,
-    TetherSlot, TetherStatus, TetherWrapper,
+    TetherBaton, TetherBinding, TetherDeallocOutcome, TetherFactory, TetherFound, TetherRebound,
+    TetherReclaimed, TetherRuntime, TetherSettled, TetherSlot, TetherStatus, TetherWrapper,
 };
 
 /// The version of this ABI; a change that breaks callers increments it.
@@ -83,16 +79,6 @@ unsafe fn put<T>(out: *mut T, value: T) {
         // SAFETY: non-null and valid for writes (caller).
         unsafe { out.write(value) }
     }
-}
-
-/// A strong reference the caller lends for the duration of a call.
-///
-/// # Safety
-///
-/// `object` is an initialised binding the caller holds a strong reference to.
-unsafe fn borrowed(object: NonNull<TetherBinding>) -> ManuallyDrop<NativeRef<Binding>> {
-    // SAFETY: the caller's reference is borrowed, never released (ManuallyDrop).
-    ManuallyDrop::new(unsafe { NativeRef::from_raw(object.cast()) })
 }
 
 /// The C runtime table as the kernel's frontend.
@@ -179,47 +165,6 @@ pub unsafe extern "C" fn tether_binding_state(
     })
 }
 
-/// The factory's callbacks as the kernel's [`WrapperFactory`].
-struct CFactory(TetherFactory);
-
-impl WrapperFactory<Binding> for CFactory {
-    type Error = TetherStatus;
-
-    fn make_fresh(
-        &self,
-        handle: NativeRef<Binding>,
-    ) -> Result<NonNull<TetherWrapper>, TetherStatus> {
-        let raw = handle.into_raw();
-        let make = self.0.make_fresh.expect("checked by tether_lookup");
-        // SAFETY: the C contract; the strong reference is given to the callback.
-        let w = unsafe { make(self.0.ctx, raw.as_ptr().cast()) };
-        let Some(w) = NonNull::new(w) else {
-            // The contract: on failure the callback keeps nothing; the reference is ours.
-            // SAFETY: the reference given above came back unused.
-            drop(unsafe { NativeRef::from_raw(raw) });
-            return Err(TetherStatus::FactoryFailed);
-        };
-        assert!(
-            w.as_ptr().addr() % TETHER_WRAPPER_ALIGN == 0,
-            "make_fresh returned a wrapper that is not {TETHER_WRAPPER_ALIGN}-byte aligned"
-        );
-        Ok(w)
-    }
-
-    unsafe fn revive(&self, w: NonNull<TetherWrapper>, handle: NativeRef<Binding>) {
-        let revive = self.0.revive.expect("checked by tether_lookup");
-        // SAFETY: `w` is the object's cached block and the kernel holds the word's lock; the
-        // strong reference is given to the callback.
-        unsafe { revive(self.0.ctx, w.as_ptr(), handle.into_raw().as_ptr().cast()) }
-    }
-
-    unsafe fn discard(&self, w: NonNull<TetherWrapper>) {
-        let discard = self.0.discard.expect("checked by tether_lookup");
-        // SAFETY: `w` came from `make_fresh` and was never published (kernel contract).
-        unsafe { discard(self.0.ctx, w.as_ptr()) }
-    }
-}
-
 /// The canonical wrapper of `object`, with one new reference for the caller: hits the live one,
 /// revives the cached one in place (same address), or publishes a fresh one made by `factory`.
 /// The caller's reference to `object` is only borrowed.
@@ -240,20 +185,13 @@ pub unsafe extern "C" fn tether_lookup(
         let f = non_null!(factory.cast_mut());
         let out = non_null!(out_wrapper);
         // SAFETY: valid for reads (caller).
-        let f = CFactory(unsafe { *f.as_ptr() });
-        if f.0.make_fresh.is_none() || f.0.revive.is_none() || f.0.discard.is_none() {
+        let f = unsafe { f.as_ref() };
+        if f.make_fresh.is_none() || f.revive.is_none() || f.discard.is_none() {
             return TetherStatus::NullArgument;
         }
-        // SAFETY: the caller holds a strong reference.
-        let handle = unsafe { borrowed(o) };
-        match handle.lookup(&f) {
+        // SAFETY: the caller holds a strong reference; the factory is complete.
+        match unsafe { direct::lookup(o, f) } {
             Ok((w, found)) => {
-                let found = match found {
-                    Found::Hit => TetherFound::Hit,
-                    Found::Revived => TetherFound::Revived,
-                    Found::Fresh => TetherFound::Fresh,
-                    Found::Replaced => TetherFound::Replaced,
-                };
                 // SAFETY: valid for writes (caller).
                 unsafe {
                     out.write(w.as_ptr());
@@ -282,9 +220,9 @@ pub unsafe extern "C" fn tether_hit(
         let o = non_null!(object);
         let out = non_null!(out_wrapper);
         // SAFETY: the caller holds a strong reference.
-        let w = unsafe { borrowed(o) }.hit();
+        let w = unsafe { direct::hit(o) };
         // SAFETY: valid for writes (caller).
-        unsafe { out.write(w.map_or(ptr::null_mut(), NonNull::as_ptr)) };
+        unsafe { out.write(w) };
         TetherStatus::Ok
     })
 }
@@ -313,29 +251,8 @@ pub unsafe extern "C" fn tether_dealloc(
         let s = non_null!(w_slot);
         let b = non_null!(baton);
         let out = non_null!(out_outcome);
-        let caching = if cache {
-            Caching::Cache
-        } else {
-            Caching::Forget
-        };
-        // SAFETY: the caller's contract is the kernel's.
-        let outcome = unsafe { binding_core::dealloc(frontend(rt), w, slot(s), caching) };
-        let outcome = match outcome {
-            Dealloc::Cached(transit) => {
-                let (object, wrapper) = transit.into_raw();
-                // SAFETY: valid for writes (caller).
-                unsafe {
-                    b.write(TetherBaton {
-                        object: object.as_ptr().cast(),
-                        wrapper: wrapper.as_ptr(),
-                        state: TETHER_BATON_PENDING,
-                    })
-                };
-                TetherDeallocOutcome::Cached
-            }
-            Dealloc::Detached => TetherDeallocOutcome::Detached,
-            Dealloc::NotCanonical => TetherDeallocOutcome::NotCanonical,
-        };
+        // SAFETY: the caller's contract is the kernel's; the pointers are valid (caller).
+        let outcome = unsafe { direct::dealloc(rt, w, s, cache, b) };
         // SAFETY: valid for writes (caller).
         unsafe { out.write(outcome) };
         TetherStatus::Ok
@@ -359,29 +276,10 @@ pub unsafe extern "C" fn tether_settle(
     guard("tether_settle", || {
         let b = non_null!(baton);
         let out = non_null!(out_settled);
-        // SAFETY: valid (caller).
-        let (object, wrapper, state) = unsafe {
-            let b = b.as_ptr();
-            ((*b).object, (*b).wrapper, (*b).state)
-        };
-        match state {
-            TETHER_BATON_PENDING => {}
-            TETHER_BATON_SETTLED => return TetherStatus::AlreadySettled,
-            _ => return TetherStatus::InvalidBaton,
-        }
-        let (Some(object), Some(wrapper)) = (NonNull::new(object), NonNull::new(wrapper)) else {
-            return TetherStatus::InvalidBaton;
-        };
-        // Marked before the settle: the baton may live in the wrapper's memory, which belongs to
-        // the word once the settle returns `Cached`.
-        // SAFETY: valid for writes (caller).
-        unsafe { (*b.as_ptr()).state = TETHER_BATON_SETTLED };
-        // SAFETY: a pending baton's pointers came from `into_raw` and are re-taken once (the
-        // state says so).
-        let transit = unsafe { InTransit::<Binding>::from_raw(object.cast(), wrapper) };
-        let settled = match transit.settle() {
-            Settled::Cached => TetherSettled::Cached,
-            Settled::FreeWrapper => TetherSettled::FreeWrapper,
+        // SAFETY: valid and not settled concurrently (caller).
+        let settled = match unsafe { direct::settle(b) } {
+            Ok(settled) => settled,
+            Err(e) => return e,
         };
         // SAFETY: valid for writes (caller).
         unsafe { out.write(settled) };

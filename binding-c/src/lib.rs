@@ -14,6 +14,8 @@
 //! broken invariant aborts the process with a message.
 
 mod api;
+#[doc(hidden)]
+pub mod direct;
 mod guard;
 mod runtime;
 mod types;
