@@ -116,6 +116,7 @@ unsafe impl Sync for Shared {}
 
 static RUNTIME: Shared = Shared(TetherRuntime {
     ctx: ptr::null_mut(),
+    serialized: false,
     try_incref: Some(try_incref),
     enable_try_incref: Some(enable_try_incref),
     untrack: None,
@@ -163,7 +164,7 @@ unsafe extern "C" fn wrapper_release<const ABI: bool>(w: *mut Wrap) {
     } else {
         // SAFETY: as above, every pointer valid and aligned.
         unsafe {
-            direct::dealloc(
+            direct::dealloc::<false>(
                 NonNull::from(&RUNTIME.0),
                 NonNull::new_unchecked(w.cast()),
                 NonNull::new_unchecked(slot),
@@ -180,7 +181,7 @@ unsafe extern "C" fn wrapper_release<const ABI: bool>(w: *mut Wrap) {
             s
         } else {
             // SAFETY: as above.
-            unsafe { direct::settle(NonNull::new_unchecked(baton)) }.unwrap()
+            unsafe { direct::settle::<false>(NonNull::new_unchecked(baton)) }.unwrap()
         };
         if settled == TetherSettled::Cached {
             return;
@@ -248,7 +249,7 @@ fn lookup<const ABI: bool>(b: *mut TetherBinding, f: &TetherFactory) -> *mut Wra
         w.cast()
     } else {
         // SAFETY: as above.
-        unsafe { direct::lookup(NonNull::new_unchecked(b), f) }
+        unsafe { direct::lookup::<false>(NonNull::new_unchecked(b), f) }
             .unwrap()
             .0
             .as_ptr()
@@ -264,7 +265,7 @@ fn hit<const ABI: bool>(b: *mut TetherBinding) -> *mut Wrap {
         w.cast()
     } else {
         // SAFETY: as above.
-        unsafe { direct::hit(NonNull::new_unchecked(b)) }.cast()
+        unsafe { direct::hit::<false>(NonNull::new_unchecked(b)) }.cast()
     }
 }
 

@@ -200,6 +200,14 @@ typedef struct TetherRuntime {
    */
   void *ctx;
   /**
+   * GIL mode: true when the runtime runs every tether call on its objects (lookups, deallocs,
+   * settles, rebinds; not `tether_reclaim`) while the calling thread holds one runtime-wide
+   * lock, let go only inside `backoff` and `make_fresh`. The kernel then uses plain loads and
+   * stores where it would compare-exchange (docs/design.md, "GIL mode"). False: any thread,
+   * any time (free-threaded runtimes). Breaking the promise breaks identity and memory safety.
+   */
+  bool serialized;
+  /**
    * Required. A new reference to wrapper `w` unless its count already reached zero; never
    * succeeds on a dying wrapper once armed. Must not block, allocate or call into tether
    * (the kernel holds the word's lock).

@@ -3,11 +3,11 @@
 
 use core::ptr::{self, NonNull};
 
-use binding_core::{HandleSlot, NativeRef, Rebound, Reclaimed, StateKind};
+use binding_core::{HandleSlot, NativeRef, StateKind};
 
 use crate::direct;
 use crate::guard::guard;
-use crate::runtime::{Binding, CFrontend};
+use crate::runtime::{Binding, CFrontend, is_complete};
 use crate::types::{
     TetherBaton, TetherBinding, TetherDeallocOutcome, TetherFactory, TetherFound, TetherRebound,
     TetherReclaimed, TetherRuntime, TetherSettled, TetherSlot, TetherStatus, TetherWrapper,
@@ -25,7 +25,7 @@ pub const TETHER_WRAPPER_ALIGN: usize = 8;
 static_assertions::const_assert_eq!(TETHER_WORD_SIZE, size_of::<crate::types::TetherWord>());
 static_assertions::const_assert_eq!(TETHER_WORD_ALIGN, align_of::<crate::types::TetherWord>());
 static_assertions::const_assert_eq!(TETHER_WRAPPER_ALIGN, binding_core::MIN_WRAPPER_ALIGN);
-static_assertions::assert_eq_size!(HandleSlot<Binding>, TetherSlot);
+static_assertions::assert_eq_size!(HandleSlot<Binding<false>>, TetherSlot);
 
 /// The state of a binding word, for diagnostics and tests.
 #[repr(C)]
@@ -81,24 +81,47 @@ unsafe fn put<T>(out: *mut T, value: T) {
     }
 }
 
-/// The C runtime table as the kernel's frontend.
+/// Whether `runtime` declared GIL mode.
 ///
 /// # Safety
 ///
-/// `rt` is a complete runtime table that outlives the call.
-unsafe fn frontend<'a>(rt: NonNull<TetherRuntime>) -> &'a CFrontend {
-    // SAFETY: `CFrontend` is `repr(transparent)` over the table (caller: valid).
-    unsafe { rt.cast::<CFrontend>().as_ref() }
+/// `runtime` is a valid table.
+unsafe fn serialized(runtime: NonNull<TetherRuntime>) -> bool {
+    // SAFETY: valid (caller).
+    unsafe { runtime.as_ref() }.serialized
 }
 
-/// The slot as the kernel's type.
+/// Whether `object`'s runtime declared GIL mode.
+///
+/// # Safety
+///
+/// `object` is an initialised binding.
+unsafe fn object_serialized(object: NonNull<TetherBinding>) -> bool {
+    // SAFETY: initialised (caller), so its runtime pointer is a valid table.
+    unsafe { serialized(NonNull::new_unchecked(object.as_ref().runtime.cast_mut())) }
+}
+
+/// Calls `direct::$f` in the mode `$serial` says (the kernel's mode is a compile-time choice;
+/// each entry point carries both).
+macro_rules! dispatch {
+    ($serial:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        if $serial {
+            direct::$f::<true>($($arg),*)
+        } else {
+            direct::$f::<false>($($arg),*)
+        }
+    };
+}
+
+/// The slot as the kernel's type. The mode does not matter to a slot (it never releases what
+/// it holds here), so slots are always seen in the general mode's type.
 ///
 /// # Safety
 ///
 /// `slot` was initialised by `tether_slot_init` and outlives the call.
-unsafe fn slot<'a>(slot: NonNull<TetherSlot>) -> &'a HandleSlot<Binding> {
+unsafe fn slot<'a>(slot: NonNull<TetherSlot>) -> &'a HandleSlot<Binding<false>> {
     // SAFETY: `HandleSlot` is `repr(transparent)` over one atomic pointer, the slot's layout.
-    unsafe { slot.cast::<HandleSlot<Binding>>().as_ref() }
+    unsafe { slot.cast::<HandleSlot<Binding<false>>>().as_ref() }
 }
 
 /// The version of the ABI this library implements ([`TETHER_ABI_VERSION`]).
@@ -122,14 +145,14 @@ pub unsafe extern "C" fn tether_binding_init(
         let b = non_null!(binding);
         let rt = non_null!(runtime.cast_mut());
         // SAFETY: valid for reads (caller).
-        if !CFrontend::is_complete(unsafe { rt.as_ref() }) {
+        if !is_complete(unsafe { rt.as_ref() }) {
             return TetherStatus::IncompleteRuntime;
         }
         // SAFETY: valid for writes (caller); `Binding` has `TetherBinding`'s layout.
         unsafe {
-            b.cast::<Binding>().write(Binding {
+            b.cast::<Binding<false>>().write(Binding {
                 word: binding_core::BindingWord::new(),
-                runtime: rt.as_ptr().cast::<CFrontend>(),
+                runtime: rt.as_ptr().cast::<CFrontend<false>>(),
             })
         };
         TetherStatus::Ok
@@ -149,7 +172,7 @@ pub unsafe extern "C" fn tether_binding_state(
     guard("tether_binding_state", || {
         let o = non_null!(object);
         // SAFETY: initialised and alive (caller).
-        let kind = unsafe { o.cast::<Binding>().as_ref() }
+        let kind = unsafe { o.cast::<Binding<false>>().as_ref() }
             .word
             .snapshot()
             .kind();
@@ -190,7 +213,7 @@ pub unsafe extern "C" fn tether_lookup(
             return TetherStatus::NullArgument;
         }
         // SAFETY: the caller holds a strong reference; the factory is complete.
-        match unsafe { direct::lookup(o, f) } {
+        match unsafe { dispatch!(object_serialized(o), lookup(o, f)) } {
             Ok((w, found)) => {
                 // SAFETY: valid for writes (caller).
                 unsafe {
@@ -220,7 +243,7 @@ pub unsafe extern "C" fn tether_hit(
         let o = non_null!(object);
         let out = non_null!(out_wrapper);
         // SAFETY: the caller holds a strong reference.
-        let w = unsafe { direct::hit(o) };
+        let w = unsafe { dispatch!(object_serialized(o), hit(o)) };
         // SAFETY: valid for writes (caller).
         unsafe { out.write(w) };
         TetherStatus::Ok
@@ -252,7 +275,7 @@ pub unsafe extern "C" fn tether_dealloc(
         let b = non_null!(baton);
         let out = non_null!(out_outcome);
         // SAFETY: the caller's contract is the kernel's; the pointers are valid (caller).
-        let outcome = unsafe { direct::dealloc(rt, w, s, cache, b) };
+        let outcome = unsafe { dispatch!(serialized(rt), dealloc(rt, w, s, cache, b)) };
         // SAFETY: valid for writes (caller).
         unsafe { out.write(outcome) };
         TetherStatus::Ok
@@ -276,8 +299,15 @@ pub unsafe extern "C" fn tether_settle(
     guard("tether_settle", || {
         let b = non_null!(baton);
         let out = non_null!(out_settled);
+        // The mode of the baton's object, when the baton looks filled (`settle` checks the rest).
+        // SAFETY: valid for reads (caller); a pending baton's object is live until the settle.
+        let serial = unsafe {
+            let b = b.as_ref();
+            b.state == crate::types::TETHER_BATON_PENDING
+                && NonNull::new(b.object).is_some_and(|o| object_serialized(o))
+        };
         // SAFETY: valid and not settled concurrently (caller).
-        let settled = match unsafe { direct::settle(b) } {
+        let settled = match unsafe { dispatch!(serial, settle(b)) } {
             Ok(settled) => settled,
             Err(e) => return e,
         };
@@ -305,10 +335,7 @@ pub unsafe extern "C" fn tether_reclaim(
         let o = non_null!(object);
         let out = non_null!(out_reclaimed);
         // SAFETY: the caller's contract is the kernel's.
-        let reclaimed = match unsafe { binding_core::reclaim(o.cast::<Binding>()) } {
-            Reclaimed::Free => TetherReclaimed::Free,
-            Reclaimed::Deferred => TetherReclaimed::Deferred,
-        };
+        let reclaimed = unsafe { dispatch!(object_serialized(o), reclaim(o)) };
         // SAFETY: valid for writes (caller).
         unsafe { out.write(reclaimed) };
         TetherStatus::Ok
@@ -331,11 +358,11 @@ pub unsafe extern "C" fn tether_slot_init(
         let s = non_null!(w_slot);
         let value = match NonNull::new(object) {
             // SAFETY: the caller gives its strong reference to the slot.
-            Some(o) => HandleSlot::new(unsafe { NativeRef::from_raw(o.cast::<Binding>()) }),
+            Some(o) => HandleSlot::new(unsafe { NativeRef::from_raw(o.cast::<Binding<false>>()) }),
             None => HandleSlot::empty(),
         };
         // SAFETY: valid for writes (caller); `HandleSlot` is `repr(transparent)`.
-        unsafe { s.cast::<HandleSlot<Binding>>().write(value) };
+        unsafe { s.cast::<HandleSlot<Binding<false>>>().write(value) };
         TetherStatus::Ok
     })
 }
@@ -380,7 +407,7 @@ pub unsafe extern "C" fn tether_slot_put(
         let s = unsafe { slot(s) };
         let previous = match NonNull::new(object) {
             // SAFETY: the caller gives its strong reference to the slot.
-            Some(o) => s.put(unsafe { NativeRef::from_raw(o.cast::<Binding>()) }),
+            Some(o) => s.put(unsafe { NativeRef::from_raw(o.cast::<Binding<false>>()) }),
             None => s.take(),
         };
         let previous = previous.map_or(ptr::null_mut(), |p| p.into_raw().as_ptr().cast());
@@ -388,13 +415,6 @@ pub unsafe extern "C" fn tether_slot_put(
         unsafe { out.write(previous) };
         TetherStatus::Ok
     })
-}
-
-fn rebound(r: Rebound) -> TetherRebound {
-    match r {
-        Rebound::Done => TetherRebound::Done,
-        Rebound::Unchanged => TetherRebound::Unchanged,
-    }
 }
 
 /// Construct: binds a wrapper constructed by the runtime (its slot already holds `object`):
@@ -414,9 +434,9 @@ pub unsafe extern "C" fn tether_bind(
         let o = non_null!(object);
         let w = wrapper!(w);
         // SAFETY: as the caller promises (the kernel's contract).
-        let r = unsafe { binding_core::bind(o.cast::<Binding>().as_ref(), w) };
+        let r = unsafe { dispatch!(object_serialized(o), bind(o, w)) };
         // SAFETY: null or valid (caller).
-        unsafe { put(out_rebound, rebound(r)) };
+        unsafe { put(out_rebound, r) };
         TetherStatus::Ok
     })
 }
@@ -438,9 +458,9 @@ pub unsafe extern "C" fn tether_detach(
         let o = non_null!(object);
         let w = wrapper!(w);
         // SAFETY: alive (caller).
-        let r = binding_core::detach(unsafe { o.cast::<Binding>().as_ref() }, w);
+        let r = unsafe { dispatch!(object_serialized(o), detach(o, w)) };
         // SAFETY: null or valid (caller).
-        unsafe { put(out_rebound, rebound(r)) };
+        unsafe { put(out_rebound, r) };
         TetherStatus::Ok
     })
 }
@@ -467,9 +487,9 @@ pub unsafe extern "C" fn tether_move(
         let (from, to) = (wrapper!(from), wrapper!(to));
         let (fs, ts) = (non_null!(from_slot), non_null!(to_slot));
         // SAFETY: the caller's contract is the kernel's.
-        let r = unsafe { binding_core::move_binding(frontend(rt), from, slot(fs), to, slot(ts)) };
+        let r = unsafe { dispatch!(serialized(rt), move_binding(rt, from, fs, to, ts)) };
         // SAFETY: null or valid (caller).
-        unsafe { put(out_rebound, r.map_or(TetherRebound::Unchanged, rebound)) };
+        unsafe { put(out_rebound, r) };
         TetherStatus::Ok
     })
 }

@@ -6,26 +6,27 @@ use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 
 use binding_core::{
-    Caching, Dealloc, Found, HandleSlot, InTransit, NativeRef, Settled, WrapperFactory,
+    Caching, Dealloc, Found, HandleSlot, InTransit, NativeRef, Rebound, Reclaimed, Settled,
+    WrapperFactory,
 };
 
 use crate::api::TETHER_WRAPPER_ALIGN;
 use crate::runtime::{Binding, CFrontend};
 use crate::types::{
     TETHER_BATON_PENDING, TETHER_BATON_SETTLED, TetherBaton, TetherBinding, TetherDeallocOutcome,
-    TetherFactory, TetherFound, TetherRuntime, TetherSettled, TetherSlot, TetherStatus,
-    TetherWrapper,
+    TetherFactory, TetherFound, TetherRebound, TetherReclaimed, TetherRuntime, TetherSettled,
+    TetherSlot, TetherStatus, TetherWrapper,
 };
 
 /// The factory's callbacks as the kernel's [`WrapperFactory`].
 struct CFactory(TetherFactory);
 
-impl WrapperFactory<Binding> for CFactory {
+impl<const S: bool> WrapperFactory<Binding<S>> for CFactory {
     type Error = TetherStatus;
 
     fn make_fresh(
         &self,
-        handle: NativeRef<Binding>,
+        handle: NativeRef<Binding<S>>,
     ) -> Result<NonNull<TetherWrapper>, TetherStatus> {
         let raw = handle.into_raw();
         let make = self.0.make_fresh.expect("checked by tether_lookup");
@@ -44,7 +45,7 @@ impl WrapperFactory<Binding> for CFactory {
         Ok(w)
     }
 
-    unsafe fn revive(&self, w: NonNull<TetherWrapper>, handle: NativeRef<Binding>) {
+    unsafe fn revive(&self, w: NonNull<TetherWrapper>, handle: NativeRef<Binding<S>>) {
         let revive = self.0.revive.expect("checked by tether_lookup");
         // SAFETY: `w` is the object's cached block and the kernel holds the word's lock; the
         // strong reference is given to the callback.
@@ -63,7 +64,9 @@ impl WrapperFactory<Binding> for CFactory {
 /// # Safety
 ///
 /// `object` is an initialised binding the caller holds a strong reference to.
-unsafe fn borrowed(object: NonNull<TetherBinding>) -> ManuallyDrop<NativeRef<Binding>> {
+unsafe fn borrowed<const S: bool>(
+    object: NonNull<TetherBinding>,
+) -> ManuallyDrop<NativeRef<Binding<S>>> {
     // SAFETY: the caller's reference is borrowed, never released (ManuallyDrop).
     ManuallyDrop::new(unsafe { NativeRef::from_raw(object.cast()) })
 }
@@ -74,12 +77,12 @@ unsafe fn borrowed(object: NonNull<TetherBinding>) -> ManuallyDrop<NativeRef<Bin
 ///
 /// `object` is an initialised binding the caller holds a strong reference to; `factory` has
 /// every callback.
-pub unsafe fn lookup(
+pub unsafe fn lookup<const S: bool>(
     object: NonNull<TetherBinding>,
     factory: &TetherFactory,
 ) -> Result<(NonNull<TetherWrapper>, TetherFound), TetherStatus> {
     // SAFETY: the caller holds a strong reference.
-    let handle = unsafe { borrowed(object) };
+    let handle = unsafe { borrowed::<S>(object) };
     let (w, found) = handle.lookup(&CFactory(*factory))?;
     let found = match found {
         Found::Hit => TetherFound::Hit,
@@ -96,9 +99,9 @@ pub unsafe fn lookup(
 ///
 /// As [`lookup`].
 #[inline]
-pub unsafe fn hit(object: NonNull<TetherBinding>) -> *mut TetherWrapper {
+pub unsafe fn hit<const S: bool>(object: NonNull<TetherBinding>) -> *mut TetherWrapper {
     // SAFETY: the caller holds a strong reference.
-    unsafe { borrowed(object) }
+    unsafe { borrowed::<S>(object) }
         .hit()
         .map_or(ptr::null_mut(), NonNull::as_ptr)
 }
@@ -108,7 +111,7 @@ pub unsafe fn hit(object: NonNull<TetherBinding>) -> *mut TetherWrapper {
 /// # Safety
 ///
 /// As `tether_dealloc`, with every pointer valid and `w` aligned.
-pub unsafe fn dealloc(
+pub unsafe fn dealloc<const S: bool>(
     runtime: NonNull<TetherRuntime>,
     w: NonNull<TetherWrapper>,
     w_slot: NonNull<TetherSlot>,
@@ -124,9 +127,9 @@ pub unsafe fn dealloc(
     // caller's contract is the kernel's.
     let outcome = unsafe {
         binding_core::dealloc(
-            runtime.cast::<CFrontend>().as_ref(),
+            runtime.cast::<CFrontend<S>>().as_ref(),
             w,
-            w_slot.cast::<HandleSlot<Binding>>().as_ref(),
+            w_slot.cast::<HandleSlot<Binding<S>>>().as_ref(),
             caching,
         )
     };
@@ -153,7 +156,9 @@ pub unsafe fn dealloc(
 /// # Safety
 ///
 /// `baton` is valid for reads and writes and not settled concurrently.
-pub unsafe fn settle(baton: NonNull<TetherBaton>) -> Result<TetherSettled, TetherStatus> {
+pub unsafe fn settle<const S: bool>(
+    baton: NonNull<TetherBaton>,
+) -> Result<TetherSettled, TetherStatus> {
     // SAFETY: valid (caller).
     let (object, wrapper, state) = unsafe {
         let b = baton.as_ptr();
@@ -173,9 +178,84 @@ pub unsafe fn settle(baton: NonNull<TetherBaton>) -> Result<TetherSettled, Tethe
     unsafe { (*baton.as_ptr()).state = TETHER_BATON_SETTLED };
     // SAFETY: a pending baton's pointers came from `into_raw` and are re-taken once (the state
     // says so).
-    let transit = unsafe { InTransit::<Binding>::from_raw(object.cast(), wrapper) };
+    let transit = unsafe { InTransit::<Binding<S>>::from_raw(object.cast(), wrapper) };
     Ok(match transit.settle() {
         Settled::Cached => TetherSettled::Cached,
         Settled::FreeWrapper => TetherSettled::FreeWrapper,
     })
+}
+
+/// `tether_reclaim` after its checks.
+///
+/// # Safety
+///
+/// As `tether_reclaim`.
+pub unsafe fn reclaim<const S: bool>(object: NonNull<TetherBinding>) -> TetherReclaimed {
+    // SAFETY: the caller's contract is the kernel's.
+    match unsafe { binding_core::reclaim(object.cast::<Binding<S>>()) } {
+        Reclaimed::Free => TetherReclaimed::Free,
+        Reclaimed::Deferred => TetherReclaimed::Deferred,
+    }
+}
+
+fn rebound(r: Rebound) -> TetherRebound {
+    match r {
+        Rebound::Done => TetherRebound::Done,
+        Rebound::Unchanged => TetherRebound::Unchanged,
+    }
+}
+
+/// `tether_bind` after its checks.
+///
+/// # Safety
+///
+/// As `tether_bind`.
+pub unsafe fn bind<const S: bool>(
+    object: NonNull<TetherBinding>,
+    w: NonNull<TetherWrapper>,
+) -> TetherRebound {
+    // SAFETY: as the caller promises (the kernel's contract).
+    rebound(unsafe { binding_core::bind(object.cast::<Binding<S>>().as_ref(), w) })
+}
+
+/// `tether_detach` after its checks.
+///
+/// # Safety
+///
+/// As `tether_detach`.
+pub unsafe fn detach<const S: bool>(
+    object: NonNull<TetherBinding>,
+    w: NonNull<TetherWrapper>,
+) -> TetherRebound {
+    // SAFETY: alive (caller).
+    rebound(binding_core::detach(
+        unsafe { object.cast::<Binding<S>>().as_ref() },
+        w,
+    ))
+}
+
+/// `tether_move` after its checks.
+///
+/// # Safety
+///
+/// As `tether_move`.
+pub unsafe fn move_binding<const S: bool>(
+    runtime: NonNull<TetherRuntime>,
+    from: NonNull<TetherWrapper>,
+    from_slot: NonNull<TetherSlot>,
+    to: NonNull<TetherWrapper>,
+    to_slot: NonNull<TetherSlot>,
+) -> TetherRebound {
+    // SAFETY: `CFrontend` and `HandleSlot` are `repr(transparent)` over the C types; the
+    // caller's contract is the kernel's.
+    let r = unsafe {
+        binding_core::move_binding(
+            runtime.cast::<CFrontend<S>>().as_ref(),
+            from,
+            from_slot.cast::<HandleSlot<Binding<S>>>().as_ref(),
+            to,
+            to_slot.cast::<HandleSlot<Binding<S>>>().as_ref(),
+        )
+    };
+    r.map_or(TetherRebound::Unchanged, rebound)
 }

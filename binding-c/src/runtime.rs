@@ -9,37 +9,37 @@ use binding_core::{BindingWord, Frontend, NativeObject, WrapperOf};
 
 use crate::types::{TetherBinding, TetherRuntime, TetherWrapper};
 
-/// A [`TetherRuntime`] as the kernel's frontend. `repr(transparent)`, so a pointer to the C table
-/// is a pointer to it.
+/// A [`TetherRuntime`] as the kernel's frontend, in GIL mode when `S` (the table's
+/// `serialized`). `repr(transparent)`, so a pointer to the C table is a pointer to it.
 #[repr(transparent)]
 #[derive(Clone, Copy)]
-pub(crate) struct CFrontend(pub(crate) TetherRuntime);
+pub(crate) struct CFrontend<const S: bool>(pub(crate) TetherRuntime);
 
 // SAFETY: the C contract (tether.h, docs/c-abi.md) makes every callback callable from any thread,
 // concurrently; `ctx` is only passed back to them.
-unsafe impl Send for CFrontend {}
+unsafe impl<const S: bool> Send for CFrontend<S> {}
 // SAFETY: as above.
-unsafe impl Sync for CFrontend {}
+unsafe impl<const S: bool> Sync for CFrontend<S> {}
 
-impl CFrontend {
-    /// Whether every required callback is present.
-    pub(crate) fn is_complete(rt: &TetherRuntime) -> bool {
-        rt.try_incref.is_some()
-            && rt.free_cached.is_some()
-            && rt.retain.is_some()
-            && rt.release.is_some()
-            && rt.free_object.is_some()
-    }
+/// Whether every required callback is present.
+pub(crate) fn is_complete(rt: &TetherRuntime) -> bool {
+    rt.try_incref.is_some()
+        && rt.free_cached.is_some()
+        && rt.retain.is_some()
+        && rt.release.is_some()
+        && rt.free_object.is_some()
+}
 
+impl<const S: bool> CFrontend<S> {
     fn ctx(&self) -> *mut c_void {
         self.0.ctx
     }
 }
 
 /// A successful `attach`; dropping it calls `detach`.
-pub(crate) struct Attached(CFrontend);
+pub(crate) struct Attached<const S: bool>(CFrontend<S>);
 
-impl Drop for Attached {
+impl<const S: bool> Drop for Attached<S> {
     fn drop(&mut self) {
         if let Some(detach) = self.0.0.detach {
             // SAFETY: undoes the successful `attach` this guard stands for (C contract).
@@ -62,9 +62,13 @@ macro_rules! required {
 // SAFETY: the C contract (docs/c-abi.md) states each callback's rules as the trait does:
 // `try_incref` never succeeds on a wrapper whose count reached zero once armed; `attach` fails
 // once shutdown began, atomically with it.
-unsafe impl Frontend for CFrontend {
+unsafe impl<const S: bool> Frontend for CFrontend<S> {
     type Wrapper = TetherWrapper;
-    type Attachment = Attached;
+    type Attachment = Attached<S>;
+
+    /// The table's `serialized`: the runtime holds one lock around every tether call but
+    /// reclaim (docs/c-abi.md).
+    const SERIALIZED: bool = S;
 
     unsafe fn try_incref(&self, w: NonNull<TetherWrapper>) -> bool {
         // SAFETY: `w` is live (kernel contract); the callback's rules are the C contract.
@@ -101,7 +105,7 @@ unsafe impl Frontend for CFrontend {
         }
     }
 
-    fn attach(&self) -> Option<Attached> {
+    fn attach(&self) -> Option<Attached<S>> {
         let attached = match self.0.attach {
             // SAFETY: a plain callback (C contract).
             Some(f) => unsafe { f(self.ctx()) },
@@ -110,7 +114,7 @@ unsafe impl Frontend for CFrontend {
         attached.then_some(Attached(*self))
     }
 
-    unsafe fn free_cached(&self, w: NonNull<TetherWrapper>, _attached: &Attached) {
+    unsafe fn free_cached(&self, w: NonNull<TetherWrapper>, _attached: &Attached<S>) {
         // SAFETY: `w` is a cached block nobody else can reach, and we are attached (kernel
         // contract).
         unsafe { required!(self, free_cached)(self.ctx(), w.as_ptr()) }
@@ -120,31 +124,32 @@ unsafe impl Frontend for CFrontend {
 /// The kernel's view of a [`TetherBinding`]: the same layout, with the word as the kernel's
 /// atomic type.
 #[repr(C)]
-pub(crate) struct Binding {
+pub(crate) struct Binding<const S: bool> {
     pub(crate) word: BindingWord<TetherWrapper>,
-    pub(crate) runtime: *const CFrontend,
+    pub(crate) runtime: *const CFrontend<S>,
 }
 
-static_assertions::assert_eq_size!(Binding, TetherBinding);
-static_assertions::assert_eq_align!(Binding, TetherBinding);
+static_assertions::assert_eq_size!(Binding<false>, TetherBinding);
+static_assertions::assert_eq_align!(Binding<false>, TetherBinding);
+static_assertions::assert_eq_size!(Binding<true>, TetherBinding);
 static_assertions::assert_eq_size!(BindingWord<TetherWrapper>, crate::types::TetherWord);
 
 // SAFETY: the C object system's contract (docs/c-abi.md): the binding lives in the object's
 // header for its whole life; `retain`/`release` are its strong count; it calls `tether_reclaim`
 // once at its reclaim edge and frees the block only on `TETHER_RECLAIMED_FREE`.
-unsafe impl Send for Binding {}
+unsafe impl<const S: bool> Send for Binding<S> {}
 // SAFETY: as above; the word is atomic and the runtime pointer never changes after init.
-unsafe impl Sync for Binding {}
+unsafe impl<const S: bool> Sync for Binding<S> {}
 
 // SAFETY: as above (the C contract mirrors the trait's).
-unsafe impl NativeObject for Binding {
-    type Frontend = CFrontend;
+unsafe impl<const S: bool> NativeObject for Binding<S> {
+    type Frontend = CFrontend<S>;
 
     fn binding(&self) -> &BindingWord<WrapperOf<Self>> {
         &self.word
     }
 
-    fn frontend(&self) -> &CFrontend {
+    fn frontend(&self) -> &CFrontend<S> {
         // SAFETY: `tether_binding_init` stored a complete table that outlives the object.
         unsafe { &*self.runtime }
     }
