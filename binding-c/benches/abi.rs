@@ -139,10 +139,8 @@ fn new_object() -> *mut TetherBinding {
     // SAFETY: a fresh object; the runtime is static.
     let b = unsafe { &raw mut (*o).binding };
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { tether_binding_init(b, &RUNTIME.0) },
-        TetherStatus::Ok
-    );
+    let status = unsafe { tether_binding_init(b, &RUNTIME.0) };
+    assert_eq!(status, TetherStatus::Ok);
     b
 }
 
