@@ -183,7 +183,9 @@ typedef enum TetherRebound {
 } TetherRebound;
 
 /**
- * The binding word: one pointer-sized atomic word. Never read or write it yourself.
+ * The binding word: one pointer-sized atomic word. Never read or write it yourself (from Rust:
+ * never make a reference to a shared `TetherBinding` or to an object containing one; other
+ * threads change the word atomically, so use raw pointers and field places).
  */
 typedef struct TetherWord {
   void *_bits;

@@ -97,8 +97,15 @@ unsafe fn serialized(runtime: NonNull<TetherRuntime>) -> bool {
 ///
 /// `object` is an initialised binding.
 unsafe fn object_serialized(object: NonNull<TetherBinding>) -> bool {
+    // Only the `runtime` field is read, through the raw pointer: a reference to the whole
+    // `TetherBinding` would also read its word, which other threads change atomically (miri
+    // reports that as a data race).
     // SAFETY: initialised (caller), so its runtime pointer is a valid table.
-    unsafe { serialized(NonNull::new_unchecked(object.as_ref().runtime.cast_mut())) }
+    unsafe {
+        serialized(NonNull::new_unchecked(
+            (*object.as_ptr()).runtime.cast_mut(),
+        ))
+    }
 }
 
 /// Calls `direct::$f` in the mode `$serial` says (the kernel's mode is a compile-time choice;

@@ -91,7 +91,9 @@ pub struct TetherWrapper {
     _opaque: [u64; 0],
 }
 
-/// The binding word: one pointer-sized atomic word. Never read or write it yourself.
+/// The binding word: one pointer-sized atomic word. Never read or write it yourself (from Rust:
+/// never make a reference to a shared `TetherBinding` or to an object containing one; other
+/// threads change the word atomically, so use raw pointers and field places).
 #[repr(C)]
 pub struct TetherWord {
     _bits: *mut c_void,
