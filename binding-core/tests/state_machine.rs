@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 
-use binding_core::model::{Config, ModelFactory, ModelFrontend, WrapperRef};
-use binding_core::{ObjectRef, StateKind};
+use std::ptr::NonNull;
+
+use binding_core::model::{Config, Foreign, ModelFactory, ModelFrontend, Own, System, WrapperRef};
+use binding_core::{NativeObject, NativeRef, StateKind};
 use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 
@@ -207,42 +209,37 @@ impl ReferenceStateMachine for Reference {
     }
 }
 
-/// The system under test: the kernel with the model frontend.
-struct Kernel {
-    rt: ModelFrontend,
-    native: Vec<Vec<ObjectRef<ModelFrontend>>>,
-    /// A weak-free probe of each object's header for state checks while it lives.
-    probes: Vec<
-        binding_core::WeakArc<
-            binding_core::model::Payload,
-            ModelFrontend,
-            binding_core::model::ModelAlloc,
-        >,
-    >,
-    held: Vec<WrapperRef<0>>,
+/// The system under test: the kernel with the model frontend, over object system `S`.
+struct Kernel<S: System> {
+    rt: ModelFrontend<0, false, S>,
+    native: Vec<Vec<NativeRef<S::Native<0, false>>>>,
+    /// Each object's address, read only while the model's shadow heap says it is allocated.
+    objects: Vec<NonNull<S::Native<0, false>>>,
+    held: Vec<WrapperRef<0, false, S>>,
     /// Reference wrapper id → SUT wrapper block id.
     ids: BTreeMap<usize, u64>,
 }
 
-impl StateMachineTest for Kernel {
-    type SystemUnderTest = Kernel;
+impl<S: System> StateMachineTest for Kernel<S> {
+    type SystemUnderTest = Kernel<S>;
     type Reference = Reference;
 
-    fn init_test(_ref: &Reference) -> Kernel {
+    fn init_test(_ref: &Reference) -> Kernel<S> {
         let rt = ModelFrontend::new(Config::default());
-        let objs: Vec<_> = (0..OBJECTS).map(|i| rt.object(i as u32, None)).collect();
-        let probes = objs.iter().map(|o| o.downgrade()).collect();
-        let native = objs.into_iter().map(|o| vec![o.erase()]).collect();
+        let native: Vec<_> = (0..OBJECTS)
+            .map(|i| vec![rt.native(i as u32, None)])
+            .collect();
+        let objects = native.iter().map(|o| o[0].as_ptr()).collect();
         Kernel {
             rt,
             native,
-            probes,
+            objects,
             held: Vec::new(),
             ids: BTreeMap::new(),
         }
     }
 
-    fn apply(mut sut: Kernel, reference: &Reference, op: Op) -> Kernel {
+    fn apply(mut sut: Kernel<S>, reference: &Reference, op: Op) -> Kernel<S> {
         match op {
             Op::Clone(o) => {
                 let h = sut.native[o][0].clone();
@@ -281,24 +278,28 @@ impl StateMachineTest for Kernel {
         sut
     }
 
-    fn check_invariants(sut: &Kernel, reference: &Reference) {
+    fn check_invariants(sut: &Kernel<S>, reference: &Reference) {
         for o in 0..OBJECTS {
-            let probe = sut.probes[o].upgrade();
-            assert_eq!(probe.is_some(), reference.alive[o], "object {o} liveness");
-            let Some(obj) = probe else { continue };
+            let ptr = sut.objects[o];
+            let live = sut.rt.is_native_live(ptr);
+            assert_eq!(live, reference.alive[o], "object {o} liveness");
+            if !live {
+                continue;
+            }
+            // SAFETY: the shadow heap says the block is allocated, and nothing runs concurrently.
+            let obj = unsafe { ptr.as_ref() };
             let expected_state = match reference.word[o] {
                 None => StateKind::Detached,
                 Some((_, false)) => StateKind::Active,
                 Some((_, true)) => StateKind::Inactive,
             };
             assert_eq!(
-                obj.header().binding_state(),
+                obj.binding().snapshot().kind(),
                 expected_state,
                 "object {o} word"
             );
-            // The probe itself holds one strong reference.
             assert_eq!(
-                obj.header().strong_count() - 1,
+                S::strong_count(obj),
                 reference.strong(o),
                 "object {o} strong"
             );
@@ -315,21 +316,25 @@ impl StateMachineTest for Kernel {
         );
     }
 
-    fn teardown(sut: Kernel, _reference: Reference) {
+    fn teardown(sut: Kernel<S>, _reference: Reference) {
         let Kernel {
-            rt,
-            native,
-            probes,
-            held,
-            ..
+            rt, native, held, ..
         } = sut;
-        drop((held, native, probes));
+        drop((held, native));
         rt.assert_quiescent();
     }
 }
 
+/// The kernel's own objects.
+type OwnKernel = Kernel<Own>;
+/// A foreign object system (one count of its own, reclaim called by it).
+type ForeignKernel = Kernel<Foreign>;
+
 prop_state_machine! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
     #[test]
-    fn kernel_matches_reference(sequential 1..40 => Kernel);
+    fn kernel_matches_reference(sequential 1..40 => OwnKernel);
+
+    #[test]
+    fn kernel_matches_reference_foreign_objects(sequential 1..40 => ForeignKernel);
 }

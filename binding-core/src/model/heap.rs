@@ -24,6 +24,15 @@ pub(crate) struct NativeHeap {
 }
 
 impl NativeHeap {
+    /// Whether the block at `ptr` was allocated and not yet freed.
+    pub(crate) fn is_live(&self, ptr: NonNull<u8>) -> bool {
+        self.blocks
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b.ptr == ptr && !b.freed)
+    }
+
     /// Blocks not yet freed.
     pub(crate) fn live(&self) -> usize {
         self.blocks

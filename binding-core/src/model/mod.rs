@@ -394,6 +394,12 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
         );
     }
 
+    /// Whether the native object at `object` is still allocated (the shadow heap's record): a
+    /// test may then read its header through the pointer without holding a reference.
+    pub fn is_native_live(&self, object: NonNull<S::Native<FLAW, GIL>>) -> bool {
+        self.natives.is_live(object.cast())
+    }
+
     /// Number of wrapper blocks that are currently cached (Inactive).
     pub fn cached_wrappers(&self) -> usize {
         self.wrappers

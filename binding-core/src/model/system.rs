@@ -28,6 +28,9 @@ pub trait System: Sized + Send + Sync + 'static {
         rt: &ModelFrontend<FLAW, GIL, Self>,
         payload: Payload<FLAW, GIL, Self>,
     ) -> NativeRef<Self::Native<FLAW, GIL>>;
+
+    /// The object's strong count (a snapshot, for tests).
+    fn strong_count<const FLAW: u8, const GIL: bool>(object: &Self::Native<FLAW, GIL>) -> usize;
 }
 
 /// The kernel's own objects: [`ObjectArc`] with strong and weak counts.
@@ -42,6 +45,10 @@ impl System for Own {
         payload: Payload<FLAW, GIL, Own>,
     ) -> NativeRef<Self::Native<FLAW, GIL>> {
         ObjectArc::new_in(payload, rt.clone(), ModelAlloc::new(rt.clone())).erase()
+    }
+
+    fn strong_count<const FLAW: u8, const GIL: bool>(object: &Self::Native<FLAW, GIL>) -> usize {
+        object.strong_count()
     }
 }
 
@@ -147,5 +154,10 @@ impl System for Foreign {
         };
         // SAFETY: the count of 1 just written is the caller's.
         unsafe { NativeRef::from_raw(block) }
+    }
+
+    fn strong_count<const FLAW: u8, const GIL: bool>(object: &ForeignObject<FLAW, GIL>) -> usize {
+        // Relaxed: a diagnostic snapshot.
+        object.strong.load(Ordering::Relaxed)
     }
 }
