@@ -37,6 +37,11 @@ pub type WrapperOf<N> = <<N as NativeObject>::Frontend as Frontend>::Wrapper;
 ///   [`Reclaimed::Free`](crate::Reclaimed::Free). Otherwise the kernel calls
 ///   [`free`](Self::free) exactly once, later, possibly on another thread.
 /// * Nothing else frees the block, and no strong reference is made after the reclaim edge.
+/// * `Self` holds nothing that is written while the block lives, except through atomics or
+///   other interior mutability: make it the object's *header* and keep the value beside it. The
+///   kernel makes shared references to `Self` where it holds no strong reference (a settle may
+///   run while another thread drops the value), and a shared reference to memory another thread
+///   writes is a data race (miri reports it).
 pub unsafe trait NativeObject: Send + Sync + 'static {
     /// The runtime whose wrappers stand for these objects.
     type Frontend: Frontend;

@@ -58,17 +58,27 @@ impl System for Own {
 #[derive(Debug)]
 pub struct Foreign;
 
-/// An object of the [`Foreign`] system: its header (count, binding word, frontend) and value.
+/// The header of a [`Foreign`] object (count, binding word, frontend): what the kernel points
+/// to. The value lives beside it in the block ([`ForeignBlock`]), not in it: the kernel makes
+/// shared references to the header even where it holds no strong reference (a settle racing
+/// the last release), and a reference to a value being dropped would be a data race (miri found
+/// exactly that when the value was a field of this type).
 #[repr(C)]
 pub struct ForeignObject<const FLAW: u8, const GIL: bool> {
     strong: AtomicUsize,
     word: BindingWord<WrapperOf<Self>>,
     frontend: ModelFrontend<FLAW, GIL, Foreign>,
+}
+
+/// A [`Foreign`] object's block: the header first, then the value.
+#[repr(C)]
+struct ForeignBlock<const FLAW: u8, const GIL: bool> {
+    header: ForeignObject<FLAW, GIL>,
     payload: ManuallyDrop<Payload<FLAW, GIL, Foreign>>,
 }
 
 impl<const FLAW: u8, const GIL: bool> ForeignObject<FLAW, GIL> {
-    const LAYOUT: Layout = Layout::new::<Self>();
+    const LAYOUT: Layout = Layout::new::<ForeignBlock<FLAW, GIL>>();
 
     /// Frees the block (after the value was dropped and reclaim ran).
     ///
@@ -116,8 +126,11 @@ unsafe impl<const FLAW: u8, const GIL: bool> NativeObject for ForeignObject<FLAW
         }
         // Acquire: every other owner's uses happen before the drop (a load for TSan, as `Arc`).
         o.strong.load(Ordering::Acquire);
-        // SAFETY: the last strong reference is gone; the value is dropped once, here.
-        unsafe { ManuallyDrop::drop(&mut (*this.as_ptr()).payload) };
+        // SAFETY: the last strong reference is gone; the value is dropped once, here. The header
+        // heads a `ForeignBlock` (repr(C)), and only the value's own place is borrowed mutably.
+        unsafe {
+            ManuallyDrop::drop(&mut (*this.cast::<ForeignBlock<FLAW, GIL>>().as_ptr()).payload)
+        };
         // SAFETY: no reference remains (no weak references in this system); the only reclaim.
         if unsafe { reclaim(this) } == Reclaimed::Free {
             // SAFETY: reclaim left the block to us and nothing references it.
@@ -142,18 +155,21 @@ impl System for Foreign {
         let block = ModelAlloc::new(rt.clone())
             .allocate(layout)
             .expect("the model's heap never runs out")
-            .cast::<ForeignObject<FLAW, GIL>>();
+            .cast::<ForeignBlock<FLAW, GIL>>();
         // SAFETY: a fresh block, valid and aligned for the layout.
         unsafe {
-            block.as_ptr().write(ForeignObject {
-                strong: AtomicUsize::new(1),
-                word: BindingWord::new(),
-                frontend: rt.clone(),
+            block.as_ptr().write(ForeignBlock {
+                header: ForeignObject {
+                    strong: AtomicUsize::new(1),
+                    word: BindingWord::new(),
+                    frontend: rt.clone(),
+                },
                 payload: ManuallyDrop::new(payload),
             })
         };
-        // SAFETY: the count of 1 just written is the caller's.
-        unsafe { NativeRef::from_raw(block) }
+        // SAFETY: the count of 1 just written is the caller's; the header is the block's first
+        // field.
+        unsafe { NativeRef::from_raw(block.cast::<ForeignObject<FLAW, GIL>>()) }
     }
 
     fn strong_count<const FLAW: u8, const GIL: bool>(object: &ForeignObject<FLAW, GIL>) -> usize {
