@@ -23,6 +23,8 @@ run_suite ci/loom.sh
 run_suite ci/shuttle.sh
 run_suite ci/miri.sh
 run_suite ci/tsan.sh
+# After tsan.sh: the C ABI's ThreadSanitizer step reuses its instrumented std (target-tsan).
+run_suite ci/c-abi.sh
 run_suite ci/spec.sh
 run_suite ci/fuzz.sh
 run_suite ci/python-tests.sh

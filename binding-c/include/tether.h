@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct TetherBinding; /* named in callback types before its definition */
+
 /* A wrapper of the runtime: opaque to tether, at least TETHER_WRAPPER_ALIGN-byte aligned. */
 typedef struct TetherWrapper TetherWrapper;
 
@@ -73,6 +75,15 @@ typedef enum TetherStatus {
    * `tether_settle` on a baton that `tether_dealloc` never filled (or garbage).
    */
   TETHER_STATUS_INVALID_BATON = 6,
+  /**
+   * A `TetherRuntime` or `TetherFactory` whose `abi_version` is not this library's
+   * `TETHER_ABI_VERSION` (built against another `tether.h`, or not initialised).
+   */
+  TETHER_STATUS_ABI_MISMATCH = 7,
+  /**
+   * `tether_lookup`: the factory lacks a required callback.
+   */
+  TETHER_STATUS_INCOMPLETE_FACTORY = 8,
 } TetherStatus;
 
 /**
@@ -198,9 +209,10 @@ typedef struct TetherWord {
  */
 typedef struct TetherRuntime {
   /**
-   * Passed to every callback.
+   * Must be `TETHER_ABI_VERSION`: `tether_binding_init` refuses another
+   * (`TETHER_STATUS_ABI_MISMATCH`), which catches a table built against another header.
    */
-  void *ctx;
+  uint32_t abi_version;
   /**
    * GIL mode: true when the runtime runs every tether call on its objects (lookups, deallocs,
    * settles, rebinds; not `tether_reclaim`) while the calling thread holds one runtime-wide
@@ -209,6 +221,10 @@ typedef struct TetherRuntime {
    * any time (free-threaded runtimes). Breaking the promise breaks identity and memory safety.
    */
   bool serialized;
+  /**
+   * Passed to every callback.
+   */
+  void *ctx;
   /**
    * Required. A new reference to wrapper `w` unless its count already reached zero; never
    * succeeds on a dying wrapper once armed. Must not block, allocate or call into tether
@@ -228,6 +244,20 @@ typedef struct TetherRuntime {
    * global lock here. `spins` counts this operation's waits. Null: yield the thread.
    */
   void (*backoff)(void *ctx, uint32_t spins);
+  /**
+   * Optional. Whether a lookup that missed `misses` times in a row on one dying wrapper (its
+   * count is zero, its dealloc has not come) stops waiting and replaces it
+   * (`TETHER_FOUND_REPLACED`). A runtime that can park a dealloc until the looking-up thread
+   * unwinds must say yes eventually; saying yes early is safe but gives up the wrapper's
+   * address, so a free-threaded runtime may add a time floor. Null: yes after a few misses
+   * (tens of microseconds of waiting).
+   */
+  bool (*replace_dying)(void *ctx, uint32_t misses);
+  /**
+   * Optional. Told that a lookup is about to replace `old` (count zero, dealloc not yet
+   * come); for statistics. Must not block, allocate or call tether.
+   */
+  void (*replaced)(void *ctx, struct TetherWrapper *old);
   /**
    * Optional. Whether the runtime still runs (not shutting down). Null: always.
    */
@@ -286,6 +316,11 @@ typedef struct TetherBinding {
  */
 typedef struct TetherFactory {
   /**
+   * Must be `TETHER_ABI_VERSION` (`tether_lookup` returns `TETHER_STATUS_ABI_MISMATCH`
+   * otherwise).
+   */
+  uint32_t abi_version;
+  /**
    * Passed to every callback.
    */
   void *ctx;
@@ -299,7 +334,8 @@ typedef struct TetherFactory {
   /**
    * Required. Re-initialises cached wrapper memory `w` in place (count 1 for the caller) to
    * own `handle` (put it in the slot with `tether_slot_put`). Runs under the word's lock:
-   * must not block, allocate or call tether; cannot fail.
+   * must not block or allocate, and of tether may call only the `tether_slot_*` functions;
+   * cannot fail.
    */
   void (*revive)(void *ctx, struct TetherWrapper *w, struct TetherBinding *handle);
   /**
@@ -319,8 +355,9 @@ typedef struct TetherSlot {
 
 /**
  * A dying cached wrapper's proof that the word is in transit (`tether_dealloc` fills it): it must
- * be settled exactly once, with `tether_settle`, in the wrapper's free. A second settle is
- * reported (`TETHER_STATUS_ALREADY_SETTLED`), never undefined behaviour.
+ * be settled exactly once, with `tether_settle`, in the wrapper's free. A second settle of the
+ * same baton is reported (`TETHER_STATUS_ALREADY_SETTLED`). Never copy a baton: the settled mark
+ * lives in its memory, so settling a stale copy cannot be detected and frees a live object.
  */
 typedef struct TetherBaton {
   /**
@@ -358,7 +395,7 @@ enum TetherStatus tether_binding_init(struct TetherBinding *binding,
                                       const struct TetherRuntime *runtime);
 
 /**
- * The word's state (a snapshot, for diagnostics and tests).
+ * The word's state (a snapshot, for diagnostics and tests); `out_state` may be null.
  *
  * # Safety
  *
@@ -396,7 +433,8 @@ enum TetherStatus tether_hit(struct TetherBinding *object, struct TetherWrapper 
  * The binding transition of wrapper `w`, whose count reached zero: call it first in `w`'s
  * dealloc. `cache` keeps `w`'s memory for revival while the object lives (pass false for
  * wrappers whose teardown runs user code). Fills `*baton` when the outcome is
- * `TETHER_DEALLOC_OUTCOME_CACHED`; then settle it in `w`'s free. Drops the slot's reference.
+ * `TETHER_DEALLOC_OUTCOME_CACHED`; then settle it in `w`'s free (`baton` may be null when `cache`
+ * is false). Drops the slot's reference.
  *
  * # Safety
  *

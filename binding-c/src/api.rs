@@ -152,7 +152,11 @@ pub unsafe extern "C" fn tether_binding_init(
         let b = non_null!(binding);
         let rt = non_null!(runtime.cast_mut());
         // SAFETY: valid for reads (caller).
-        if !is_complete(unsafe { rt.as_ref() }) {
+        let table = unsafe { rt.as_ref() };
+        if table.abi_version != TETHER_ABI_VERSION {
+            return TetherStatus::AbiMismatch;
+        }
+        if !is_complete(table) {
             return TetherStatus::IncompleteRuntime;
         }
         // SAFETY: valid for writes (caller); `Binding` has `TetherBinding`'s layout.
@@ -166,7 +170,7 @@ pub unsafe extern "C" fn tether_binding_init(
     })
 }
 
-/// The word's state (a snapshot, for diagnostics and tests).
+/// The word's state (a snapshot, for diagnostics and tests); `out_state` may be null.
 ///
 /// # Safety
 ///
@@ -216,8 +220,11 @@ pub unsafe extern "C" fn tether_lookup(
         let out = non_null!(out_wrapper);
         // SAFETY: valid for reads (caller).
         let f = unsafe { f.as_ref() };
+        if f.abi_version != TETHER_ABI_VERSION {
+            return TetherStatus::AbiMismatch;
+        }
         if f.make_fresh.is_none() || f.revive.is_none() || f.discard.is_none() {
-            return TetherStatus::NullArgument;
+            return TetherStatus::IncompleteFactory;
         }
         // SAFETY: the caller holds a strong reference; the factory is complete.
         match unsafe { dispatch!(object_serialized(o), lookup(o, f)) } {
@@ -260,7 +267,8 @@ pub unsafe extern "C" fn tether_hit(
 /// The binding transition of wrapper `w`, whose count reached zero: call it first in `w`'s
 /// dealloc. `cache` keeps `w`'s memory for revival while the object lives (pass false for
 /// wrappers whose teardown runs user code). Fills `*baton` when the outcome is
-/// `TETHER_DEALLOC_OUTCOME_CACHED`; then settle it in `w`'s free. Drops the slot's reference.
+/// `TETHER_DEALLOC_OUTCOME_CACHED`; then settle it in `w`'s free (`baton` may be null when `cache`
+/// is false). Drops the slot's reference.
 ///
 /// # Safety
 ///
@@ -279,7 +287,10 @@ pub unsafe extern "C" fn tether_dealloc(
         let rt = non_null!(runtime.cast_mut());
         let w = wrapper!(w);
         let s = non_null!(w_slot);
-        let b = non_null!(baton);
+        let b = NonNull::new(baton);
+        if cache && b.is_none() {
+            return TetherStatus::NullArgument;
+        }
         let out = non_null!(out_outcome);
         // SAFETY: the caller's contract is the kernel's; the pointers are valid (caller).
         let outcome = unsafe { dispatch!(serialized(rt), dealloc(rt, w, s, cache, b)) };

@@ -116,7 +116,7 @@ pub unsafe fn dealloc<const S: bool>(
     w: NonNull<TetherWrapper>,
     w_slot: NonNull<TetherSlot>,
     cache: bool,
-    baton: NonNull<TetherBaton>,
+    baton: Option<NonNull<TetherBaton>>,
 ) -> TetherDeallocOutcome {
     let caching = if cache {
         Caching::Cache
@@ -136,6 +136,7 @@ pub unsafe fn dealloc<const S: bool>(
     match outcome {
         Dealloc::Cached(transit) => {
             let (object, wrapper) = transit.into_raw();
+            let baton = baton.expect("checked: a cached dealloc has a baton");
             // SAFETY: valid for writes (caller).
             unsafe {
                 baton.write(TetherBaton {

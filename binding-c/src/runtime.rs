@@ -97,6 +97,21 @@ unsafe impl<const S: bool> Frontend for CFrontend<S> {
         }
     }
 
+    fn replace_dying(&self, misses: u32) -> bool {
+        match self.0.replace_dying {
+            // SAFETY: a plain callback (C contract).
+            Some(f) => unsafe { f(self.ctx(), misses) },
+            None => misses >= binding_core::MISSES_BEFORE_TAKEOVER,
+        }
+    }
+
+    unsafe fn replaced(&self, old: NonNull<TetherWrapper>) {
+        if let Some(f) = self.0.replaced {
+            // SAFETY: `old` is live (the kernel holds the word's lock); the C contract.
+            unsafe { f(self.ctx(), old.as_ptr()) }
+        }
+    }
+
     fn is_alive(&self) -> bool {
         match self.0.is_alive {
             // SAFETY: a plain callback (C contract).
@@ -111,7 +126,8 @@ unsafe impl<const S: bool> Frontend for CFrontend<S> {
             Some(f) => unsafe { f(self.ctx()) },
             None => true,
         };
-        attached.then_some(Attached(*self))
+        // `then`, not `then_some`: a guard built for a refused attach would `detach` when dropped.
+        attached.then(|| Attached(*self))
     }
 
     unsafe fn free_cached(&self, w: NonNull<TetherWrapper>, _attached: &Attached<S>) {

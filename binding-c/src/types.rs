@@ -21,6 +21,11 @@ pub enum TetherStatus {
     AlreadySettled = 5,
     /// `tether_settle` on a baton that `tether_dealloc` never filled (or garbage).
     InvalidBaton = 6,
+    /// A `TetherRuntime` or `TetherFactory` whose `abi_version` is not this library's
+    /// `TETHER_ABI_VERSION` (built against another `tether.h`, or not initialised).
+    AbiMismatch = 7,
+    /// `tether_lookup`: the factory lacks a required callback.
+    IncompleteFactory = 8,
 }
 
 /// How a lookup found its wrapper.
@@ -120,8 +125,9 @@ pub struct TetherSlot {
 }
 
 /// A dying cached wrapper's proof that the word is in transit (`tether_dealloc` fills it): it must
-/// be settled exactly once, with `tether_settle`, in the wrapper's free. A second settle is
-/// reported (`TETHER_STATUS_ALREADY_SETTLED`), never undefined behaviour.
+/// be settled exactly once, with `tether_settle`, in the wrapper's free. A second settle of the
+/// same baton is reported (`TETHER_STATUS_ALREADY_SETTLED`). Never copy a baton: the settled mark
+/// lives in its memory, so settling a stale copy cannot be detected and frees a live object.
 #[repr(C)]
 pub struct TetherBaton {
     /// The object (for diagnostics; do not use).
@@ -143,14 +149,17 @@ pub const TETHER_BATON_SETTLED: u32 = 0x7e7b_a702;
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct TetherRuntime {
-    /// Passed to every callback.
-    pub ctx: *mut c_void,
+    /// Must be `TETHER_ABI_VERSION`: `tether_binding_init` refuses another
+    /// (`TETHER_STATUS_ABI_MISMATCH`), which catches a table built against another header.
+    pub abi_version: u32,
     /// GIL mode: true when the runtime runs every tether call on its objects (lookups, deallocs,
     /// settles, rebinds; not `tether_reclaim`) while the calling thread holds one runtime-wide
     /// lock, let go only inside `backoff` and `make_fresh`. The kernel then uses plain loads and
     /// stores where it would compare-exchange (docs/design.md, "GIL mode"). False: any thread,
     /// any time (free-threaded runtimes). Breaking the promise breaks identity and memory safety.
     pub serialized: bool,
+    /// Passed to every callback.
+    pub ctx: *mut c_void,
     /// Required. A new reference to wrapper `w` unless its count already reached zero; never
     /// succeeds on a dying wrapper once armed. Must not block, allocate or call into tether
     /// (the kernel holds the word's lock).
@@ -162,6 +171,16 @@ pub struct TetherRuntime {
     /// Optional. Waits a little because another thread holds what this one needs; release any
     /// global lock here. `spins` counts this operation's waits. Null: yield the thread.
     pub backoff: Option<unsafe extern "C" fn(ctx: *mut c_void, spins: u32)>,
+    /// Optional. Whether a lookup that missed `misses` times in a row on one dying wrapper (its
+    /// count is zero, its dealloc has not come) stops waiting and replaces it
+    /// (`TETHER_FOUND_REPLACED`). A runtime that can park a dealloc until the looking-up thread
+    /// unwinds must say yes eventually; saying yes early is safe but gives up the wrapper's
+    /// address, so a free-threaded runtime may add a time floor. Null: yes after a few misses
+    /// (tens of microseconds of waiting).
+    pub replace_dying: Option<unsafe extern "C" fn(ctx: *mut c_void, misses: u32) -> bool>,
+    /// Optional. Told that a lookup is about to replace `old` (count zero, dealloc not yet
+    /// come); for statistics. Must not block, allocate or call tether.
+    pub replaced: Option<unsafe extern "C" fn(ctx: *mut c_void, old: *mut TetherWrapper)>,
     /// Optional. Whether the runtime still runs (not shutting down). Null: always.
     pub is_alive: Option<unsafe extern "C" fn(ctx: *mut c_void) -> bool>,
     /// Optional. Attaches the calling thread so it may free a cached wrapper; false once
@@ -187,6 +206,9 @@ pub struct TetherRuntime {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct TetherFactory {
+    /// Must be `TETHER_ABI_VERSION` (`tether_lookup` returns `TETHER_STATUS_ABI_MISMATCH`
+    /// otherwise).
+    pub abi_version: u32,
     /// Passed to every callback.
     pub ctx: *mut c_void,
     /// Required. A fresh wrapper (8-byte aligned, count 1 for the caller) that owns `handle`,
@@ -198,7 +220,8 @@ pub struct TetherFactory {
     >,
     /// Required. Re-initialises cached wrapper memory `w` in place (count 1 for the caller) to
     /// own `handle` (put it in the slot with `tether_slot_put`). Runs under the word's lock:
-    /// must not block, allocate or call tether; cannot fail.
+    /// must not block or allocate, and of tether may call only the `tether_slot_*` functions;
+    /// cannot fail.
     pub revive: Option<
         unsafe extern "C" fn(ctx: *mut c_void, w: *mut TetherWrapper, handle: *mut TetherBinding),
     >,

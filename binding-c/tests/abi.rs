@@ -183,7 +183,15 @@ fn misuse_returns_error_codes() {
         let incomplete = TetherFactory { discard: None, ..f };
         assert_eq!(
             tether_lookup(b, &incomplete, &mut w, ptr::null_mut()),
-            TetherStatus::NullArgument
+            TetherStatus::IncompleteFactory
+        );
+        let stale = TetherFactory {
+            abi_version: TETHER_ABI_VERSION + 1,
+            ..f
+        };
+        assert_eq!(
+            tether_lookup(b, &stale, &mut w, ptr::null_mut()),
+            TetherStatus::AbiMismatch
         );
         let failing = TetherFactory {
             make_fresh: Some(failing_make_fresh),
@@ -219,6 +227,14 @@ fn misuse_returns_error_codes() {
         assert_eq!(
             tether_binding_init(&mut binding, &broken.0),
             TetherStatus::IncompleteRuntime
+        );
+        let stale = Shared(TetherRuntime {
+            abi_version: 0,
+            ..RUNTIME.0
+        });
+        assert_eq!(
+            tether_binding_init(&mut binding, &stale.0),
+            TetherStatus::AbiMismatch
         );
         release(ptr::null_mut(), b);
     }

@@ -134,12 +134,16 @@ fn transition<N: NativeObject>(
     let mut backoff = Backoff::new(frontend);
     loop {
         // AcqRel: after the last lookup's unlock (so its try-incref failed on our zero count),
-        // and published to the settler and reclaimer. Relaxed on failure: we only compare.
+        // and published to the settler and reclaimer. Acquire on failure too: when a lookup
+        // replaced `w` (the word moved on), the caller frees `w`'s memory next, which must come
+        // after that lookup's try-incref read of it (its publishing store is a Release).
+        // ThreadSanitizer found this through the C ABI; the model cannot (its wrapper blocks
+        // are quarantined, never reused).
         match word.cas_serial::<N::Frontend>(
             active,
             Raw::encode(target),
             Ordering::AcqRel,
-            Ordering::Relaxed,
+            Ordering::Acquire,
         ) {
             Ok(()) => {
                 return match caching {

@@ -8,11 +8,17 @@
  *                                            checks the poison is intact and really frees them
  *   S2  nothing leaked                       each round's drain: no live object, no live wrapper
  *                                            (except the ones shutdown leaks on purpose, counted)
- *   S3  an Active wrapper's slot holds it    checked after every lookup
+ *   S3  an Active wrapper's slot holds it    checked after every lookup (and tether_hit agrees)
  *   S4  one live wrapper per object          concurrent first lookups return one pointer
- *   S5  same address while the object lives  drop/refetch storm (TETHER_FOUND_REPLACED counted,
- *                                            asserted zero: nothing here parks a dealloc)
+ *   S5  same address while the object lives  drop/refetch storm; its one exception, a lookup that
+ *                                            replaces a dying wrapper (TETHER_FOUND_REPLACED), is
+ *                                            counted and printed (TETHER_C_STRICT_S5=1: asserted
+ *                                            zero, since nothing here parks a dealloc)
  *   S6  every block freed exactly once       shadow state exchange LIVE -> FREED
+ *
+ * Scenarios: misuse (error codes), rebind, first lookups racing, drop/refetch storm, dealloc vs
+ * reclaim (both orders), shutdown with objects alive; the concurrent ones also in GIL mode
+ * (TetherRuntime.serialized, a pthread mutex as the runtime-wide lock).
  *
  * Built and run by ci/c-abi.sh plainly, under ASan+UBSan and under ThreadSanitizer. Usage:
  *   frontend [scenario ...]      (default: all; names as printed)
@@ -85,6 +91,8 @@ static const char *status_name(TetherStatus s) {
     case TETHER_STATUS_FACTORY_FAILED: return "FACTORY_FAILED";
     case TETHER_STATUS_ALREADY_SETTLED: return "ALREADY_SETTLED";
     case TETHER_STATUS_INVALID_BATON: return "INVALID_BATON";
+    case TETHER_STATUS_ABI_MISMATCH: return "ABI_MISMATCH";
+    case TETHER_STATUS_INCOMPLETE_FACTORY: return "INCOMPLETE_FACTORY";
     }
     return "(unknown status)";
 }
@@ -216,6 +224,8 @@ typedef struct Wrap Wrap;
 typedef struct Rt {
     TetherRuntime table; /* ctx = this */
     TetherFactory factory;
+    bool gil_mode;       /* table.serialized: every tether call but reclaim under `gil` */
+    pthread_mutex_t gil;
     atomic_bool cache;           /* what wrappers pass to tether_dealloc */
     atomic_bool fail_make_fresh; /* the factory fails */
     atomic_bool shutdown;        /* is_alive() == !shutdown */
@@ -230,6 +240,39 @@ typedef struct Rt {
 
 static void count(Rt *rt, int c) { atomic_fetch_add_explicit(&rt->n[c], 1, memory_order_relaxed); }
 static long counted(Rt *rt, int c) { return atomic_load_explicit(&rt->n[c], memory_order_relaxed); }
+
+/* GIL mode: the runtime-wide lock, held around every tether call but tether_reclaim (re-entrant
+ * per thread: callbacks run inside the calls that hold it), let go inside backoff and make_fresh. */
+static _Thread_local int gil_depth;
+
+static void gil_enter(Rt *rt) {
+    if (rt->gil_mode && gil_depth++ == 0) pthread_mutex_lock(&rt->gil);
+}
+
+static void gil_exit(Rt *rt) {
+    if (rt->gil_mode && --gil_depth == 0) pthread_mutex_unlock(&rt->gil);
+}
+
+/* Lets the GIL go entirely for a while (returns the depth to give back to gil_resume). */
+static int gil_suspend(Rt *rt) {
+    int depth = gil_depth;
+    if (rt->gil_mode && depth > 0) {
+        gil_depth = 0;
+        pthread_mutex_unlock(&rt->gil);
+    }
+    return depth;
+}
+
+static void gil_resume(Rt *rt, int depth) {
+    if (rt->gil_mode && depth > 0) {
+        pthread_mutex_lock(&rt->gil);
+        gil_depth = depth;
+    }
+}
+
+static void gil_assert_held(Rt *rt, const char *what) {
+    CHECK(!rt->gil_mode || gil_depth > 0, "GIL mode: %s called without the GIL", what);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* The object system: one atomic strong count, the binding in the header                      */
@@ -369,18 +412,22 @@ static void wrap_dealloc_and_free(Rt *rt, Wrap *w) {
 }
 
 static void wrap_release(Rt *rt, Wrap *w) {
+    gil_enter(rt);
     check_live(w, KIND_WRAPPER, "wrapper release");
     CHECK(atomic_load_explicit(&w->phase, memory_order_relaxed) == PHASE_LIVE,
           "release of a wrapper %p that is not live (S1)", (void *)w);
     size_t was = atomic_fetch_sub_explicit(&w->refcnt, 1, memory_order_release);
     CHECK(was > 0, "release of wrapper %p whose count is zero (S1)", (void *)w);
-    if (was != 1) return;
-    (void)atomic_load_explicit(&w->refcnt, memory_order_acquire);
-    wrap_dealloc_and_free(rt, w);
+    if (was == 1) {
+        (void)atomic_load_explicit(&w->refcnt, memory_order_acquire);
+        wrap_dealloc_and_free(rt, w);
+    }
+    gil_exit(rt);
 }
 
 /* S3 (and S4 against tether_hit) for a wrapper the caller holds a reference to. */
 static void check_active(Obj *o, Wrap *w) {
+    gil_enter(o->rt);
     check_live(w, KIND_WRAPPER, "lookup result");
     CHECK(atomic_load_explicit(&w->phase, memory_order_relaxed) == PHASE_LIVE,
           "lookup returned a wrapper %p that is not live (S1)", (void *)w);
@@ -402,18 +449,21 @@ static void check_active(Obj *o, Wrap *w) {
               (void *)w);
         wrap_release(o->rt, w);
     }
+    gil_exit(o->rt);
 }
 
 /* The looked-up wrapper (+1) and how it was found. */
 static Wrap *lookup(Rt *rt, Obj *o, TetherFound *found) {
     TetherWrapper *w = NULL;
     TetherFound f;
+    gil_enter(rt);
     CHECK_OK(tether_lookup(&o->binding, &rt->factory, &w, &f));
     CHECK(w != NULL, "tether_lookup: OK with a null wrapper");
     CHECK((uintptr_t)w % TETHER_WRAPPER_ALIGN == 0, "tether_lookup: misaligned wrapper");
     CHECK(f >= TETHER_FOUND_HIT && f <= TETHER_FOUND_REPLACED, "tether_lookup: found %d", (int)f);
     count(rt, C_FOUND_HIT + (int)f);
     check_active(o, wr(w));
+    gil_exit(rt);
     if (found) *found = f;
     return wr(w);
 }
@@ -425,6 +475,7 @@ static bool cb_try_incref(void *ctx, TetherWrapper *tw_) {
     Rt *rt = ctx;
     Wrap *w = wr(tw_);
     check_live(w, KIND_WRAPPER, "try_incref");
+    gil_assert_held(rt, "try_incref");
     CHECK(atomic_load_explicit(&w->phase, memory_order_relaxed) != PHASE_CACHED,
           "try_incref on a cached wrapper %p", (void *)w);
     CHECK(atomic_load_explicit(&w->armed, memory_order_relaxed),
@@ -446,6 +497,7 @@ static void cb_enable_try_incref(void *ctx, TetherWrapper *tw_) {
     Rt *rt = ctx;
     Wrap *w = wr(tw_);
     check_live(w, KIND_WRAPPER, "enable_try_incref");
+    gil_assert_held(rt, "enable_try_incref");
     count(rt, C_ENABLE);
     atomic_store_explicit(&w->armed, true, memory_order_relaxed);
 }
@@ -462,8 +514,11 @@ static void cb_untrack(void *ctx, TetherWrapper *tw_) {
 static void cb_backoff(void *ctx, uint32_t spins) {
     Rt *rt = ctx;
     count(rt, C_BACKOFF);
+    gil_assert_held(rt, "backoff");
+    int gil = gil_suspend(rt); /* the thread waited on may need the GIL */
     if (spins < 16) {
         sched_yield();
+        gil_resume(rt, gil);
         return;
     }
     /* Patient: on a loaded machine (or under TSan) a dealloc may be descheduled for a while, and
@@ -471,12 +526,31 @@ static void cb_backoff(void *ctx, uint32_t spins) {
     long us = spins > 100 ? 1000 : (long)spins * 10;
     struct timespec ts = {0, us * 1000};
     nanosleep(&ts, NULL);
+    gil_resume(rt, gil);
+}
+
+static double now(void);
+
+/* When this thread's current run of misses on a dying wrapper started. */
+static _Thread_local double first_miss_at;
+
+/* The takeover of a dying wrapper whose dealloc does not come: after the kernel's few misses
+ * and also 50 ms, so a dealloc merely descheduled keeps its wrapper's address (S5); nothing here
+ * parks a dealloc, so any takeover is such a loss (counted, and fatal with
+ * TETHER_C_STRICT_S5=1). As the CPython adapter's free-threaded patience. */
+static bool cb_replace_dying(void *ctx, uint32_t misses) {
+    (void)ctx;
+    if (misses == 1) first_miss_at = now();
+    return misses >= 4 && now() - first_miss_at >= 0.05;
 }
 
 static bool cb_is_alive(void *ctx) {
     Rt *rt = ctx;
     return !atomic_load_explicit(&rt->shutdown, memory_order_seq_cst);
 }
+
+/* How many successful attaches this thread has not detached yet. */
+static _Thread_local int thread_attached;
 
 /* Dekker with shutdown(): count ourselves attached, then look at the flag. */
 static bool cb_attach(void *ctx) {
@@ -488,11 +562,17 @@ static bool cb_attach(void *ctx) {
         return false;
     }
     count(rt, C_ATTACH_OK);
+    thread_attached++;
     return true;
 }
 
 static void cb_detach(void *ctx) {
     Rt *rt = ctx;
+    CHECK(thread_attached > 0,
+          "detach on a thread that is not attached: attach returned false, yet tether called "
+          "detach (the runtime's attached count is now wrong: a shutdown may stop waiting for a "
+          "reclaim that is still attached)");
+    thread_attached--;
     long was = atomic_fetch_sub_explicit(&rt->attached, 1, memory_order_seq_cst);
     CHECK(was > 0, "detach without attach");
 }
@@ -501,8 +581,7 @@ static void cb_free_cached(void *ctx, TetherWrapper *tw_) {
     Rt *rt = ctx;
     Wrap *w = wr(tw_);
     check_live(w, KIND_WRAPPER, "free_cached");
-    CHECK(atomic_load_explicit(&rt->attached, memory_order_relaxed) > 0,
-          "free_cached on a thread that is not attached");
+    CHECK(thread_attached > 0, "free_cached on a thread that is not attached");
     CHECK(!atomic_load_explicit(&rt->shutdown_done, memory_order_relaxed),
           "free_cached after shutdown completed (lesson 5)");
     CHECK(atomic_load_explicit(&w->phase, memory_order_relaxed) == PHASE_CACHED,
@@ -550,7 +629,11 @@ static TetherWrapper *cb_make_fresh(void *ctx, TetherBinding *handle) {
         count(rt, C_FACTORY_FAILED);
         return NULL; /* keeping nothing: tether releases the handle */
     }
+    gil_assert_held(rt, "make_fresh");
+    int gil = gil_suspend(rt); /* an allocation may let the GIL go (a collection) */
     Wrap *w = shadow_alloc(KIND_WRAPPER, sizeof(Wrap));
+    sched_yield();
+    gil_resume(rt, gil);
     atomic_init(&w->refcnt, 1);
     atomic_init(&w->armed, false);
     atomic_init(&w->phase, PHASE_LIVE);
@@ -566,6 +649,7 @@ static void cb_revive(void *ctx, TetherWrapper *tw_, TetherBinding *handle) {
     Rt *rt = ctx;
     Wrap *w = wr(tw_);
     check_live(w, KIND_WRAPPER, "revive");
+    gil_assert_held(rt, "revive");
     CHECK(atomic_load_explicit(&w->phase, memory_order_relaxed) == PHASE_CACHED,
           "revive of a wrapper %p that is not cached", (void *)w);
     CHECK(atomic_load_explicit(&w->refcnt, memory_order_relaxed) == 0,
@@ -593,14 +677,19 @@ static void cb_discard(void *ctx, TetherWrapper *tw_) {
     wrap_release(rt, w);
 }
 
-static void rt_init(Rt *rt, bool cache) {
+static void rt_init(Rt *rt, bool cache, bool gil) {
     memset(rt, 0, sizeof *rt);
+    rt->gil_mode = gil;
+    CHECK(pthread_mutex_init(&rt->gil, NULL) == 0, "pthread_mutex_init");
     rt->table = (TetherRuntime){
+        .abi_version = TETHER_ABI_VERSION,
+        .serialized = gil,
         .ctx = rt,
         .try_incref = cb_try_incref,
         .enable_try_incref = cb_enable_try_incref,
         .untrack = cb_untrack,
         .backoff = cb_backoff,
+        .replace_dying = cb_replace_dying,
         .is_alive = cb_is_alive,
         .attach = cb_attach,
         .detach = cb_detach,
@@ -610,6 +699,7 @@ static void rt_init(Rt *rt, bool cache) {
         .free_object = cb_free_object,
     };
     rt->factory = (TetherFactory){
+        .abi_version = TETHER_ABI_VERSION,
         .ctx = rt,
         .make_fresh = cb_make_fresh,
         .revive = cb_revive,
@@ -623,6 +713,8 @@ static void rt_init(Rt *rt, bool cache) {
     atomic_init(&rt->epoch, 0);
     for (int i = 0; i < C_COUNTERS; i++) atomic_init(&rt->n[i], 0);
 }
+
+static void rt_fini(Rt *rt) { CHECK(pthread_mutex_destroy(&rt->gil) == 0, "GIL still held"); }
 
 /* Shutdown: attach fails from now on; wait (not attached ourselves) for attached reclaimers. */
 static void rt_shutdown(Rt *rt) {
@@ -689,9 +781,9 @@ static void *first_lookup_thread(void *p) {
     return NULL;
 }
 
-static void scenario_first_lookups(void) {
+static void scenario_first_lookups(const char *name, bool gil) {
     static Rt rt;
-    rt_init(&rt, true);
+    rt_init(&rt, true, gil);
     int n = rounds(1500);
     double t0 = now();
     for (int r = 0; r < n; r++) {
@@ -721,11 +813,12 @@ static void scenario_first_lookups(void) {
         }
         CHECK(fresh == 1, "first lookups: %d threads published a fresh wrapper (S4)", fresh);
         if (r % 2 == 0) obj_release(o);
-        heap_drain("first-lookups", 0);
+        heap_drain(name, 0);
     }
-    printf("first-lookups: %d rounds x %d threads, one wrapper per object (S4); fresh=%ld "
+    rt_fini(&rt);
+    printf("%s: %d rounds x %d threads, one wrapper per object (S4); fresh=%ld "
            "hit=%ld discarded=%ld free_cached=%ld [%.2fs]\n",
-           n, FIRST_THREADS, counted(&rt, C_FOUND_FRESH), counted(&rt, C_FOUND_HIT),
+           name, n, FIRST_THREADS, counted(&rt, C_FOUND_FRESH), counted(&rt, C_FOUND_HIT),
            counted(&rt, C_DISCARD), counted(&rt, C_FREE_CACHED), now() - t0);
     CHECK(counted(&rt, C_FOUND_FRESH) == n, "first lookups: fresh count");
 }
@@ -751,11 +844,15 @@ static void *storm_thread(void *p) {
         TetherFound f;
         Wrap *w;
         TetherWrapper *hit = NULL;
-        if (k % 4 == 0) CHECK_OK(tether_hit(&a->o->binding, &hit));
+        if (k % 4 == 0) {
+            gil_enter(a->rt);
+            CHECK_OK(tether_hit(&a->o->binding, &hit));
+            if (hit) check_active(a->o, wr(hit));
+            gil_exit(a->rt);
+        }
         if (hit) {
             w = wr(hit);
             f = TETHER_FOUND_HIT;
-            check_active(a->o, w);
         } else {
             w = lookup(a->rt, a->o, &f);
         }
@@ -784,9 +881,9 @@ static void *storm_thread(void *p) {
     return NULL;
 }
 
-static void scenario_storm(void) {
+static void scenario_storm(const char *name, bool gil) {
     static Rt rt;
-    rt_init(&rt, true);
+    rt_init(&rt, true, gil);
     int n = rounds(40), iters = rounds(5000);
     double t0 = now();
     for (int r = 0; r < n; r++) {
@@ -820,12 +917,13 @@ static void scenario_storm(void) {
             obj_release(o);
         }
         pthread_barrier_destroy(&bar);
-        heap_drain("storm", 0);
+        heap_drain(name, 0);
     }
-    printf("storm: %d rounds x %d threads x %d refetches, same address every time (S5); "
+    rt_fini(&rt);
+    printf("%s: %d rounds x %d threads x %d refetches, same address unless REPLACED (S5); "
            "hit=%ld revived=%ld fresh=%ld replaced=%ld try_incref ok=%ld failed=%ld "
            "backoffs=%ld [%.2fs]\n",
-           n, STORM_THREADS, iters, counted(&rt, C_FOUND_HIT), counted(&rt, C_FOUND_REVIVED),
+           name, n, STORM_THREADS, iters, counted(&rt, C_FOUND_HIT), counted(&rt, C_FOUND_REVIVED),
            counted(&rt, C_FOUND_FRESH), counted(&rt, C_FOUND_REPLACED), counted(&rt, C_TRY_OK),
            counted(&rt, C_TRY_FAIL), counted(&rt, C_BACKOFF), now() - t0);
     const char *strict = getenv("TETHER_C_STRICT_S5");
@@ -834,11 +932,10 @@ static void scenario_storm(void) {
               "storm: %ld lookups replaced a dying wrapper (S5 lost though no dealloc is parked)",
               counted(&rt, C_FOUND_REPLACED));
     else if (counted(&rt, C_FOUND_REPLACED) > 0)
-        printf("storm: NOTE %ld refetches got TETHER_FOUND_REPLACED though no dealloc is parked: "
-               "the default takeover counts misses on one address across the wrapper's deaths, "
-               "and TetherRuntime has no replace_dying to say no (TETHER_C_STRICT_S5=1 fails "
-               "on it)\n",
-               counted(&rt, C_FOUND_REPLACED));
+        printf("%s: NOTE %ld refetches got TETHER_FOUND_REPLACED though no dealloc is parked: "
+               "a dealloc was descheduled past replace_dying's patience (50 ms) on a loaded "
+               "machine (TETHER_C_STRICT_S5=1 fails on it)\n",
+               name, counted(&rt, C_FOUND_REPLACED));
     CHECK(counted(&rt, C_FOUND_FRESH) == n, "storm: a fresh wrapper while the object lived (S5)");
     CHECK(counted(&rt, C_FOUND_REVIVED) > 0, "storm: never revived");
 }
@@ -866,8 +963,11 @@ static void race_hook(Rt *rt, Wrap *w) {
     RaceState *s = rt->hook_arg;
     (void)w;
     if (s->mode == MODE_FORCE_DEFERRED) {
+        /* GIL mode: the lock may be let go between a dealloc and its free (not inside a call) */
+        int gil = gil_suspend(rt);
         atomic_store(&s->in_transit, 1);
         while (!atomic_load(&s->obj_dropped)) sched_yield();
+        gil_resume(rt, gil);
     } else if (s->mode == MODE_RACE) {
         spin(rng_next(&s->seed_a) & 0x7ff);
     }
@@ -908,10 +1008,10 @@ static void *race_object_thread(void *p) {
     return NULL;
 }
 
-static void scenario_dealloc_vs_reclaim(void) {
+static void scenario_dealloc_vs_reclaim(const char *name, bool gil) {
     static Rt rt;
     static RaceState s;
-    rt_init(&rt, true);
+    rt_init(&rt, true, gil);
     memset(&s, 0, sizeof s);
     s.rt = &rt;
     s.rounds = rounds(20000);
@@ -944,16 +1044,17 @@ static void scenario_dealloc_vs_reclaim(void) {
             CHECK(deferred, "mode %d: reclaim during the dealloc did not defer", s.mode);
         if (s.mode == MODE_FORCE_FREE)
             CHECK(!deferred, "reclaim after the settle deferred");
-        heap_drain("dealloc-vs-reclaim", 0);
+        heap_drain(name, 0);
     }
     join_thread(a);
     join_thread(b);
     pthread_barrier_destroy(&s.bar);
+    rt_fini(&rt);
     long deferred = counted(&rt, C_RECLAIM_DEFERRED), freed = counted(&rt, C_RECLAIM_FREE);
-    printf("dealloc-vs-reclaim: %d rounds; reclaim DEFERRED=%ld (free_object=%ld, settle "
+    printf("%s: %d rounds; reclaim DEFERRED=%ld (free_object=%ld, settle "
            "FREE_WRAPPER=%ld) FREE=%ld (free_cached=%ld); racing rounds: DEFERRED=%ld FREE=%ld "
            "[%.2fs]\n",
-           s.rounds, deferred, counted(&rt, C_FREE_OBJECT), counted(&rt, C_SETTLED_FREE), freed,
+           name, s.rounds, deferred, counted(&rt, C_FREE_OBJECT), counted(&rt, C_SETTLED_FREE), freed,
            counted(&rt, C_FREE_CACHED), per_mode[MODE_RACE][1], per_mode[MODE_RACE][0],
            now() - t0);
     CHECK(deferred > 0 && freed > 0, "dealloc-vs-reclaim: both orders must occur");
@@ -984,7 +1085,9 @@ typedef struct {
 static long last_release(Obj *o) {
     CHECK(obj_strong(o) == 1, "shutdown: not the last reference");
     TetherState st;
+    gil_enter(o->rt);
     CHECK_OK(tether_binding_state(&o->binding, &st));
+    gil_exit(o->rt); /* the reclaim needs no GIL */
     CHECK(st == TETHER_STATE_INACTIVE || st == TETHER_STATE_DETACHED,
           "shutdown: word %d at the last release", (int)st);
     obj_release(o);
@@ -1002,13 +1105,30 @@ static void *shut_thread(void *p) {
     return NULL;
 }
 
-static void scenario_shutdown(void) {
+static void scenario_shutdown(const char *name, bool gil) {
     static Rt rt;
-    int n = rounds(300);
-    long leaked_total = 0, freed_total = 0, refused_total = 0;
     double t0 = now();
+    /* Deterministic first: a runtime without is_alive (always alive) whose attach refuses once
+     * the shutdown began. The reclaim must leak the cached wrapper without free_cached, and must
+     * not detach what it could not attach. */
+    rt_init(&rt, true, gil);
+    rt.table.is_alive = NULL;
+    Obj *lone = obj_new(&rt);
+    wrap_release(&rt, lookup(&rt, lone, NULL)); /* cached */
+    rt_shutdown(&rt);
+    CHECK(last_release(lone) == 1, "shutdown: the wrapper was not cached");
+    CHECK(counted(&rt, C_ATTACH_REFUSED) == 1, "shutdown: reclaim did not try to attach");
+    CHECK(counted(&rt, C_FREE_CACHED) == 0, "shutdown: free_cached without attach");
+    CHECK(atomic_load(&rt.attached) == 0, "shutdown: attached count %ld after a refused attach",
+          (long)atomic_load(&rt.attached));
+    heap_drain(name, 1);
+    rt_fini(&rt);
+    long leaked_total = 1, freed_total = 0, refused_total = 1;
+    int n = rounds(300);
     for (int r = 0; r < n; r++) {
-        rt_init(&rt, true);
+        rt_init(&rt, true, gil);
+        /* Half the rounds without is_alive: then the racing reclaims meet a refusing attach. */
+        if (r % 2) rt.table.is_alive = NULL;
         Obj *objs[SHUT_OBJECTS];
         Wrap *held[SHUT_OBJECTS] = {0};
         for (int i = 0; i < SHUT_OBJECTS; i++) {
@@ -1034,7 +1154,7 @@ static void scenario_shutdown(void) {
             start_thread(&th[t], shut_thread, &args[t]);
         }
         pthread_barrier_wait(&bar);
-        spin((uint64_t)(r % 8) * 3000);
+        spin((uint64_t)(r % 8) * 20000);
         rt_shutdown(&rt);
         for (int t = 0; t < SHUT_THREADS; t++) join_thread(th[t]);
         pthread_barrier_destroy(&bar);
@@ -1057,11 +1177,12 @@ static void scenario_shutdown(void) {
         leaked_total += leaked;
         freed_total += free_cached_at_shutdown;
         refused_total += counted(&rt, C_ATTACH_REFUSED);
-        heap_drain("shutdown", leaked);
+        heap_drain(name, leaked);
+        rt_fini(&rt);
     }
-    printf("shutdown: %d rounds x %d objects; cached wrappers freed before the shutdown=%ld, "
+    printf("%s: %d rounds x %d objects; cached wrappers freed before the shutdown=%ld, "
            "leaked on purpose=%ld (then freed by the harness), attach refused=%ld [%.2fs]\n",
-           n, SHUT_OBJECTS, freed_total, leaked_total, refused_total, now() - t0);
+           name, n, SHUT_OBJECTS, freed_total, leaked_total, refused_total, now() - t0);
     CHECK(freed_total > 0 && leaked_total > 0, "shutdown: both fates of a cached wrapper occur");
 }
 
@@ -1078,10 +1199,11 @@ static Wrap *wrap_construct(Rt *rt, Obj *o) {
     return w;
 }
 
-static void scenario_rebind(void) {
+static void scenario_rebind(const char *name, bool gil) {
     static Rt rt;
-    rt_init(&rt, true);
+    rt_init(&rt, true, gil);
     double t0 = now();
+    gil_enter(&rt); /* one thread: holds the GIL throughout (GIL mode) */
     Obj *o = obj_new(&rt);
     TetherRebound rb;
     TetherFound f;
@@ -1128,16 +1250,18 @@ static void scenario_rebind(void) {
     CHECK(counted(&rt, C_OUT_NOT_CANONICAL) == 3, "the detached wrapper dies not canonical");
     obj_release(o); /* the last reference: reclaim frees the cached wrapper */
     CHECK(counted(&rt, C_FREE_CACHED) == 1, "reclaim frees the cached wrapper");
-    heap_drain("rebind", 0);
-    printf("rebind: bind, bind refused, move, detach, reclaim [%.2fs]\n", now() - t0);
+    gil_exit(&rt);
+    heap_drain(name, 0);
+    rt_fini(&rt);
+    printf("%s: bind, bind refused, move, detach, reclaim [%.2fs]\n", name, now() - t0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Scenario: misuse returns error codes                                                       */
 
-static void scenario_misuse(void) {
+static void scenario_misuse(const char *name, bool gil) {
     static Rt rt;
-    rt_init(&rt, true);
+    rt_init(&rt, true, gil);
     double t0 = now();
     int checks = 0;
 #define MISUSE(call, want)                                                                         \
@@ -1171,7 +1295,11 @@ static void scenario_misuse(void) {
         for (size_t k = 0; k < sizeof scratch; k++)
             CHECK(bytes[k] == 0xab, "INCOMPLETE_RUNTIME changed the binding");
     }
-    TetherRuntime minimal = {.try_incref = cb_try_incref, .free_cached = cb_free_cached,
+    TetherRuntime stale = rt.table;
+    stale.abi_version = 0;
+    MISUSE(tether_binding_init(&scratch, &stale), TETHER_STATUS_ABI_MISMATCH);
+    TetherRuntime minimal = {.abi_version = TETHER_ABI_VERSION,
+                             .try_incref = cb_try_incref, .free_cached = cb_free_cached,
                              .retain = cb_retain, .release = cb_release,
                              .free_object = cb_free_object};
     MISUSE(tether_binding_init(&scratch, &minimal), TETHER_STATUS_OK); /* optional ones null */
@@ -1190,7 +1318,12 @@ static void scenario_misuse(void) {
         if (i == 0) broken.make_fresh = NULL;
         if (i == 1) broken.revive = NULL;
         if (i == 2) broken.discard = NULL;
-        MISUSE(tether_lookup(&o->binding, &broken, &w, &f), TETHER_STATUS_NULL_ARGUMENT);
+        MISUSE(tether_lookup(&o->binding, &broken, &w, &f), TETHER_STATUS_INCOMPLETE_FACTORY);
+    }
+    {
+        TetherFactory stale_factory = rt.factory;
+        stale_factory.abi_version = TETHER_ABI_VERSION + 1;
+        MISUSE(tether_lookup(&o->binding, &stale_factory, &w, &f), TETHER_STATUS_ABI_MISMATCH);
     }
     MISUSE(tether_hit(NULL, &w), TETHER_STATUS_NULL_ARGUMENT);
     MISUSE(tether_hit(&o->binding, NULL), TETHER_STATUS_NULL_ARGUMENT);
@@ -1320,9 +1453,10 @@ static void scenario_misuse(void) {
     MISUSE(tether_reclaim(&o2->binding, NULL), TETHER_STATUS_NULL_ARGUMENT);
     obj_release(o2);
 
-    heap_drain("misuse", 0);
-    printf("misuse: %d checks, every misuse an error code, nothing changed or leaked [%.2fs]\n",
-           checks, now() - t0);
+    heap_drain(name, 0);
+    rt_fini(&rt);
+    printf("%s: %d checks, every misuse an error code, nothing changed or leaked [%.2fs]\n",
+           name, checks, now() - t0);
 #undef MISUSE
 }
 
@@ -1330,16 +1464,24 @@ static void scenario_misuse(void) {
 
 typedef struct {
     const char *name;
-    void (*run)(void);
+    void (*run)(const char *name, bool gil);
+    bool gil;
 } Scenario;
 
+/* Each concurrent scenario runs free-threaded and in GIL mode (TetherRuntime.serialized, a
+ * pthread mutex as the runtime-wide lock). */
 static const Scenario scenarios[] = {
-    {"misuse", scenario_misuse},
-    {"rebind", scenario_rebind},
-    {"first-lookups", scenario_first_lookups},
-    {"storm", scenario_storm},
-    {"dealloc-vs-reclaim", scenario_dealloc_vs_reclaim},
-    {"shutdown", scenario_shutdown},
+    {"misuse", scenario_misuse, false},
+    {"rebind", scenario_rebind, false},
+    {"rebind/gil", scenario_rebind, true},
+    {"first-lookups", scenario_first_lookups, false},
+    {"first-lookups/gil", scenario_first_lookups, true},
+    {"storm", scenario_storm, false},
+    {"storm/gil", scenario_storm, true},
+    {"dealloc-vs-reclaim", scenario_dealloc_vs_reclaim, false},
+    {"dealloc-vs-reclaim/gil", scenario_dealloc_vs_reclaim, true},
+    {"shutdown", scenario_shutdown, false},
+    {"shutdown/gil", scenario_shutdown, true},
 };
 #define N_SCENARIOS (sizeof scenarios / sizeof scenarios[0])
 
@@ -1365,7 +1507,7 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < N_SCENARIOS; k++) {
         bool selected = argc == 1;
         for (int i = 1; i < argc; i++) selected |= strcmp(argv[i], scenarios[k].name) == 0;
-        if (selected) scenarios[k].run();
+        if (selected) scenarios[k].run(scenarios[k].name, scenarios[k].gil);
     }
     for (int k = 0; k < KINDS; k++)
         CHECK(heap_allocs[k] == heap_frees[k], "%s blocks: %ld allocated, %ld freed (S2/S6)",

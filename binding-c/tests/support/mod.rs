@@ -132,12 +132,15 @@ pub static RUNTIME_GIL: Shared = Shared(runtime(true));
 
 const fn runtime(serialized: bool) -> TetherRuntime {
     TetherRuntime {
-        ctx: ptr::null_mut(),
+        abi_version: TETHER_ABI_VERSION,
         serialized,
+        ctx: ptr::null_mut(),
         try_incref: Some(try_incref),
         enable_try_incref: Some(enable_try_incref),
         untrack: None,
         backoff: None,
+        replace_dying: None,
+        replaced: None,
         is_alive: None,
         attach: None,
         detach: None,
@@ -187,7 +190,7 @@ pub unsafe extern "C" fn wrapper_release<const ABI: bool>(w: *mut Wrap) {
                 NonNull::new_unchecked(w.cast()),
                 NonNull::new_unchecked(slot),
                 true,
-                NonNull::new_unchecked(baton),
+                Some(NonNull::new_unchecked(baton)),
             )
         }
     };
@@ -256,6 +259,7 @@ pub unsafe extern "C" fn discard_direct(_: *mut c_void, w: *mut TetherWrapper) {
 
 pub fn factory(abi: bool) -> TetherFactory {
     TetherFactory {
+        abi_version: TETHER_ABI_VERSION,
         ctx: ptr::null_mut(),
         make_fresh: Some(make_fresh),
         revive: Some(revive),
