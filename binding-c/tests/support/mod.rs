@@ -125,6 +125,22 @@ impl Shared {
     }
 }
 
+std::thread_local! {
+    /// When this thread's current run of misses on a dying wrapper started.
+    static FIRST_MISS: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// The takeover of a dying wrapper whose dealloc does not come: after the kernel's few misses
+/// and 50 ms, so a dealloc merely descheduled on a loaded machine keeps its wrapper's address
+/// (S5; nothing here parks a dealloc). As the CPython adapter's free-threaded patience.
+pub unsafe extern "C" fn replace_dying(_: *mut c_void, misses: u32) -> bool {
+    if misses == 1 {
+        FIRST_MISS.with(|t| t.set(Some(std::time::Instant::now())));
+    }
+    let waited = FIRST_MISS.with(|t| t.get().map_or(std::time::Duration::ZERO, |t| t.elapsed()));
+    misses >= 4 && waited >= std::time::Duration::from_millis(50)
+}
+
 /// The runtime table of the general (free-threaded) mode.
 pub static RUNTIME: Shared = Shared(runtime(false));
 /// The same runtime in GIL mode (single-threaded tests keep its promise trivially).
@@ -139,7 +155,7 @@ const fn runtime(serialized: bool) -> TetherRuntime {
         enable_try_incref: Some(enable_try_incref),
         untrack: None,
         backoff: None,
-        replace_dying: None,
+        replace_dying: Some(replace_dying),
         replaced: None,
         is_alive: None,
         attach: None,
