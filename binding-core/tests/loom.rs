@@ -95,27 +95,33 @@ flow_tests!(
 /// orders (first settler defers, second frees), and the nested object flow on top.
 #[test]
 fn both_settle_orders_are_explored() {
-    common::SETTLED_BY_FREE.store(0, Relaxed);
-    common::SETTLED_BY_RECLAIM.store(0, Relaxed);
-    explore(
-        "dealloc_reclaim (settle orders)",
-        3,
-        common::dealloc_reclaim::<0, false, Own>,
-    );
-    let (by_free, by_reclaim) = (
-        common::SETTLED_BY_FREE.load(Relaxed),
-        common::SETTLED_BY_RECLAIM.load(Relaxed),
-    );
-    println!("settle orders: free second {by_free}, reclaim second {by_reclaim}");
-    assert!(
-        by_free > 0 && by_reclaim > 0,
-        "one settle order was never explored"
-    );
+    assert_both_settle_orders("", common::dealloc_reclaim::<0, false, Own>);
     let b = bound("TETHER_LOOM_BOUND3", 2);
     explore(
         "dealloc_reclaim_nested",
         b,
         common::dealloc_reclaim_nested::<0, false, Own>,
+    );
+}
+
+/// Explores `dealloc_reclaim` (bound 3) and asserts that loom reached both settle orders: the
+/// wrapper's free second (reclaim deferred to it) and reclaim second.
+fn assert_both_settle_orders(label: &str, dealloc_reclaim: fn()) {
+    common::SETTLED_BY_FREE.store(0, Relaxed);
+    common::SETTLED_BY_RECLAIM.store(0, Relaxed);
+    explore(
+        &format!("{label}dealloc_reclaim (settle orders)"),
+        3,
+        dealloc_reclaim,
+    );
+    let (by_free, by_reclaim) = (
+        common::SETTLED_BY_FREE.load(Relaxed),
+        common::SETTLED_BY_RECLAIM.load(Relaxed),
+    );
+    println!("{label}settle orders: free second {by_free}, reclaim second {by_reclaim}");
+    assert!(
+        by_free > 0 && by_reclaim > 0,
+        "{label}one settle order was never explored"
     );
 }
 
@@ -162,22 +168,7 @@ mod gil_mode {
     /// without it. Both orders must be reached.
     #[test]
     fn both_settle_orders_are_explored() {
-        common::SETTLED_BY_FREE.store(0, Relaxed);
-        common::SETTLED_BY_RECLAIM.store(0, Relaxed);
-        explore(
-            "gil dealloc_reclaim (settle orders)",
-            3,
-            common::dealloc_reclaim::<0, true, Own>,
-        );
-        let (by_free, by_reclaim) = (
-            common::SETTLED_BY_FREE.load(Relaxed),
-            common::SETTLED_BY_RECLAIM.load(Relaxed),
-        );
-        println!("gil settle orders: free second {by_free}, reclaim second {by_reclaim}");
-        assert!(
-            by_free > 0 && by_reclaim > 0,
-            "one settle order was never explored in GIL mode"
-        );
+        assert_both_settle_orders("gil ", common::dealloc_reclaim::<0, true, Own>);
     }
 }
 
@@ -220,22 +211,7 @@ mod foreign_objects {
     /// reclaim defers and the settler frees it through `NativeObject::free`.
     #[test]
     fn both_settle_orders_are_explored() {
-        common::SETTLED_BY_FREE.store(0, Relaxed);
-        common::SETTLED_BY_RECLAIM.store(0, Relaxed);
-        explore(
-            "foreign dealloc_reclaim (settle orders)",
-            3,
-            common::dealloc_reclaim::<0, false, Foreign>,
-        );
-        let (by_free, by_reclaim) = (
-            common::SETTLED_BY_FREE.load(Relaxed),
-            common::SETTLED_BY_RECLAIM.load(Relaxed),
-        );
-        println!("foreign settle orders: free second {by_free}, reclaim second {by_reclaim}");
-        assert!(
-            by_free > 0 && by_reclaim > 0,
-            "one settle order was never explored with a foreign object system"
-        );
+        assert_both_settle_orders("foreign ", common::dealloc_reclaim::<0, false, Foreign>);
     }
 }
 
