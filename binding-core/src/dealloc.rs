@@ -139,12 +139,13 @@ fn transition<N: NativeObject>(
         // after that lookup's try-incref read of it (its publishing store is a Release).
         // ThreadSanitizer found this through the C ABI; the model cannot (its wrapper blocks
         // are quarantined, never reused).
-        match word.cas_serial::<N::Frontend>(
-            active,
-            Raw::encode(target),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
+        let failure = if flawed!(N::Frontend, DeallocFailureRelaxed) {
+            Ordering::Relaxed
+        } else {
+            Ordering::Acquire
+        };
+        match word.cas_serial::<N::Frontend>(active, Raw::encode(target), Ordering::AcqRel, failure)
+        {
             Ok(()) => {
                 return match caching {
                     Caching::Cache => Dealloc::Cached(InTransit { object, wrapper: w }),

@@ -47,11 +47,15 @@ pub enum Flaw {
     /// (a free-threaded runtime mistaking itself for a GIL build): two lookups both publish.
     /// A frontend bug, not a kernel one; the model frontend implements it.
     SerializedWithoutGil = 14,
+    /// The dealloc transition's compare-exchange fails with `Relaxed`: a dealloc that finds its
+    /// wrapper replaced (a takeover) frees the wrapper without ordering after the replacing
+    /// lookup's try-incref read of it (found by ThreadSanitizer through the C ABI).
+    DeallocFailureRelaxed = 15,
 }
 
 impl Flaw {
     /// Every variant, the correct one first.
-    pub const ALL: [Flaw; 15] = [
+    pub const ALL: [Flaw; 16] = [
         Flaw::None,
         Flaw::UnlockRelaxed,
         Flaw::ReviveWithoutRearm,
@@ -67,6 +71,7 @@ impl Flaw {
         Flaw::SettleRelaxed,
         Flaw::SerializedSettle,
         Flaw::SerializedWithoutGil,
+        Flaw::DeallocFailureRelaxed,
     ];
 
     /// The variant with discriminant `n` (for const-generic selection).

@@ -91,6 +91,10 @@ flow_tests!(
     parked_dealloc_lookup,
 );
 
+// Two actors, but a flow's shape (a parked dealloc, a takeover): bound 3 reaches the takeover
+// before the late dealloc (502 executions).
+cell_tests!(takeover_vs_late_dealloc);
+
 /// Dealloc on one thread, the last native reference on another: loom must reach both settle
 /// orders (first settler defers, second frees), and the nested object flow on top.
 #[test]
@@ -164,6 +168,8 @@ mod gil_mode {
         dealloc_reclaim_nested,
     );
 
+    cell_tests!(gil = true, Own; takeover_vs_late_dealloc);
+
     /// The one race left under the lock: a dealloc's settle against a reclaim on a thread
     /// without it. Both orders must be reached.
     #[test]
@@ -207,6 +213,8 @@ mod foreign_objects {
         dealloc_reclaim_nested,
     );
 
+    cell_tests!(gil = false, Foreign; takeover_vs_late_dealloc);
+
     /// Both hand-offs of the object system's block: reclaim frees it (no wrapper dying), or
     /// reclaim defers and the settler frees it through `NativeObject::free`.
     #[test]
@@ -220,7 +228,7 @@ fn matrix_is_complete() {
     // 15 distinct pairs of the six actors plus lookup × lookup.
     let cells: Vec<Scenario> = common::cells::<0, false, Own>();
     assert_eq!(cells.len(), 16);
-    assert_eq!(common::flows::<0, false, Own>().len(), 7);
+    assert_eq!(common::flows::<0, false, Own>().len(), 8);
 }
 
 // ---------------------------------------------------------------- teeth
@@ -310,6 +318,10 @@ teeth! {
         finds "S4 violated";
     // A foreign object system: a reclaim that frees a block whose wrapper is dying (ignoring the
     // deferral) is a use after free or a double free of the object system's block.
+    // A dealloc that finds its wrapper replaced frees it without acquiring the replacement's
+    // publication: the free races the replacing lookup's try-incref read of the wrapper.
+    teeth_dealloc_failure_relaxed: DeallocFailureRelaxed in takeover_vs_late_dealloc at 3
+        finds "Causality violation";
     teeth_foreign_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim on Foreign
         at 2 finds "S1 violated" | "S2 violated";
     teeth_foreign_hit_without_try_incref: HitWithoutTryIncref in lookup_dealloc on Foreign at 2

@@ -123,8 +123,15 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelWrapper<FLAW, GIL, S> {
             "S3 violated: the canonical wrapper #{} has no handle",
             self.id
         );
-        // Reads the object's (re)initialised memory, as CPython's try-incref reads ob_tid.
+        // Reads the object's (re)initialised memory, as CPython's try-incref reads ob_tid, and
+        // the memory its free writes (`teardown`): a free not ordered after this is a race.
         let _ = self.generation();
+        self.teardown.with(|t| {
+            // SAFETY: writers of `teardown` are ordered with this read by the word's lock (the
+            // dealloc, the reviver, the reclaimer) or by the dealloc's compare-exchange (the free
+            // of a replaced wrapper); loom reports it otherwise.
+            let _ = unsafe { *t };
+        });
         // Relaxed: the word's lock orders us with the (re)initialiser and the dealloc.
         // CPython fails here spuriously, and the lookup would spin for as long as the wrapper
         // lives (lesson 3). The kernel arms every wrapper before publishing it, so this is a bug.
@@ -212,6 +219,8 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelWrapper<FLAW, GIL, S> {
     /// The wrapper's own free: from live (uncached death) or from its just-cached state (reclaim
     /// deferred to us).
     fn free_block(&self) {
+        // The allocator reuses the memory: a plain write (loom: after every reader).
+        self.touch_teardown();
         let life = self.life.swap(FREED, Relaxed);
         assert!(
             life != FREED,

@@ -504,6 +504,29 @@ pub fn parked_dealloc_lookup<const F: u8, const G: bool, S: System>() {
     finish(rt);
 }
 
+/// A takeover and the replaced wrapper's late dealloc on two threads that do not join: this
+/// thread parks its wrapper's dealloc (CPython's trashcan), another thread's lookup misses it
+/// and replaces it, and the late dealloc runs meanwhile and frees the wrapper, which must happen
+/// after the replacing lookup's try-incref read of it (the dealloc's compare-exchange acquires
+/// the replacement's publication).
+pub fn takeover_vs_late_dealloc<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
+    let obj = object(&rt);
+    let w = rt.lookup(obj.clone());
+    let parked = w.drop_parked();
+    let (rt2, o2) = (rt.clone(), obj.clone());
+    let other = thread::spawn(move || {
+        let found = rt2.lookup(o2);
+        let addr = found.addr();
+        drop(found);
+        addr
+    });
+    drop(parked);
+    other.join().unwrap();
+    drop(obj);
+    finish(rt);
+}
+
 /// Three first lookups of a fresh object converge on one wrapper.
 pub fn three_first_lookups<const F: u8, const G: bool, S: System>() {
     let rt = runtime::<F, G, S>();
@@ -648,6 +671,10 @@ pub fn flows<const F: u8, const G: bool, S: System>() -> Vec<Scenario> {
         ),
         ("dealloc_reclaim_nested", dealloc_reclaim_nested::<F, G, S>),
         ("parked_dealloc_lookup", parked_dealloc_lookup::<F, G, S>),
+        (
+            "takeover_vs_late_dealloc",
+            takeover_vs_late_dealloc::<F, G, S>,
+        ),
     ]
 }
 
