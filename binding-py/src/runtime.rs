@@ -106,7 +106,8 @@ pub unsafe trait Runtime: Clone + Send + Sync + 'static {
     unsafe fn alloc(&self, ty: NonNull<Self::Type>) -> Option<NonNull<Self::Object>>;
 
     /// `PyObject_Init(o, ty)` on a dead block of type `ty`, keeping the type's reference count
-    /// unchanged (the cached block kept its reference). Does not GC-track. Never allocates,
+    /// unchanged (the cached block kept its reference): on CPython `_Py_NewReference(o)`, the
+    /// part of `PyObject_Init` after the type reference. Does not GC-track. Never allocates,
     /// blocks or runs user code.
     ///
     /// # Safety

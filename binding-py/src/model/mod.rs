@@ -8,7 +8,7 @@
 //! * **biased reference counting** ([`object`]): owner-local and shared counts, the
 //!   `MAYBE_WEAKREF` / `QUEUED` / `MERGED` states, queued decrefs merged by the owner
 //!   ([`ModelRt::eval_breaker`]) or at once when the owner is gone, `PyUnstable_TryIncRef`
-//!   (fails spuriously for a non-owner unless armed, lesson 3), `PyObject_Init`'s reset;
+//!   (fails spuriously for a non-owner unless armed, lesson 3), a revival's `_Py_NewReference`;
 //! * **object memory**: every block is quarantined with a shadow state (live, dying, in its
 //!   finalizer, cached, freed); any use of a dead block, any double free, any revival of a block
 //!   that is not cached is reported (S1); [`ModelRt::assert_quiescent`] reports leaks (S2);
@@ -909,7 +909,7 @@ unsafe impl Runtime for ModelRt {
     unsafe fn reinit(&self, o: NonNull<ObjHead>, ty: NonNull<ModelType>) {
         // SAFETY: quarantined.
         let h = unsafe { o.as_ref() };
-        h.assert_life("revival (PyObject_Init)", &[CACHED]);
+        h.assert_life("revival (_Py_NewReference)", &[CACHED]);
         assert!(
             h.ty.load(Relaxed) == ty.as_ptr(),
             "object #{} revived as another type",

@@ -34,6 +34,24 @@ std::thread_local! {
 /// The adapter's state for the (single) interpreter this module is loaded into.
 static STATE: AdapterState = AdapterState::new();
 
+// SAFETY: the signature is CPython's, `void _Py_NewReference(PyObject *op)`.
+unsafe extern "C" {
+    /// `_Py_NewReference`: what `PyObject_Init` does after setting the type and taking the type
+    /// reference. It makes `op` a new object with one reference (free-threaded: owned by this
+    /// thread, the owner's count 1, the shared count, `ob_flags`, `ob_mutex` and `ob_gc_bits`
+    /// cleared), and runs every hook `PyObject_Init` runs on it: tracemalloc's on 3.11 and 3.12,
+    /// the reference tracer's `PyRefTracer_CREATE` from 3.13 (tracemalloc is one), the
+    /// `Py_REF_DEBUG` total and the `Py_TRACE_REFS` list. So debug builds, tracemalloc and
+    /// reference tracers see a revival as they see `PyObject_Init`.
+    ///
+    /// Not in pyo3-ffi (which skips it as private), but exported as `PyAPI_FUNC` from the
+    /// non-limited API (`Include/cpython/object.h`) on 3.11 through 3.14, GIL and free-threaded
+    /// builds alike (and still on CPython's main branch); an extension module linked without
+    /// libpython resolves it from the interpreter at import.
+    #[link_name = "_Py_NewReference"]
+    fn py_new_reference(op: *mut ffi::PyObject);
+}
+
 // SAFETY: every method is the C-API call its documentation names, with the same contract.
 // `try_incref` is `PyUnstable_TryIncRef` on free-threaded builds (refuses a zero count; may
 // fail spuriously only on an object not armed by `PyUnstable_EnableTryIncRef`), and "refcount
@@ -131,16 +149,23 @@ unsafe impl Runtime for CApi {
         }
     }
 
+    #[inline]
     unsafe fn reinit(&self, o: NonNull<ffi::PyObject>, ty: NonNull<ffi::PyTypeObject>) {
-        // PyObject_Init sets the type and a fresh reference count (on free-threaded builds: owned
-        // by this thread, shared count and flags cleared) and takes a reference to the heap type;
-        // the block already owns one, so give the new one back. That decref cannot free the type
-        // (the block's own reference remains), so it runs no code.
-        // SAFETY: `o` is a dead block of type `ty` owned by the caller (see above).
-        unsafe {
-            ffi::PyObject_Init(o.as_ptr(), ty.as_ptr());
-            ffi::Py_DECREF(ty.as_ptr().cast());
-        }
+        // `PyObject_Init(o, ty)` is `Py_SET_TYPE(o, ty)`, a new reference to the heap type, then
+        // `_Py_NewReference(o)`. The block's type already is `ty` and the block kept its
+        // reference to it, so only the last step is needed. Taking a type reference and giving
+        // it back would cost, on free-threaded builds, a compare-exchange on the class's shared
+        // count (the `Py_DECREF` of a thread that does not own the class) by every thread that
+        // revives an instance of it.
+        debug_assert_eq!(
+            // SAFETY: a cached block's header is intact and its type alive (caller).
+            unsafe { ffi::Py_TYPE(o.as_ptr()) },
+            ty.as_ptr(),
+            "a cached block revived as another type"
+        );
+        // SAFETY: `o` is a dead block owned by the caller: nothing else reads or writes its
+        // header meanwhile (the binding word's lock), and its memory stays allocated.
+        unsafe { py_new_reference(o.as_ptr()) }
     }
 
     #[inline]

@@ -1,12 +1,24 @@
 """Identity: `is` and `id()` while a native reference keeps the object alive."""
 
 import gc
+import sys
+import tracemalloc
 
 import pytest
 
 import tether
 import tether.testing as T
 from classes import Inner, Outer, Pair
+
+
+class Cell(tether.Object):
+    """Only the revival tests below make instances of it (they count its references)."""
+
+    value: int
+
+
+class CellHolder(tether.Object):
+    cell: Cell
 
 
 def test_attribute_identity():
@@ -113,3 +125,38 @@ def test_without_caching_every_death_frees_the_wrapper():
         T.release(key)
     finally:
         T.set_caching(previous)
+
+
+@pytest.mark.thread_unsafe(reason="counts references to a class")
+def test_revivals_leave_the_class_reference_count_alone():
+    # A cached block keeps its reference to its class, and a revival reuses it: the class's
+    # count is not touched (free-threaded, touching it is an atomic on the class's shared count).
+    h = CellHolder(Cell(1))
+    first = id(h.cell)  # the constructor's wrapper, cached when it died, revived and cached again
+    before_stats = T.stats()["revivals"]
+    before = sys.getrefcount(Cell)
+    for _ in range(1000):
+        assert id(h.cell) == first
+    assert sys.getrefcount(Cell) == before
+    assert T.stats()["revivals"] - before_stats == 1000
+
+
+@pytest.mark.thread_unsafe(reason="starts and stops tracemalloc (process-wide)")
+def test_a_revival_is_a_new_object_to_tracemalloc():
+    # A revival runs the hooks PyObject_Init runs for a new object (_Py_NewReference: 3.11-3.12
+    # tracemalloc's, 3.13+ the reference tracer, which tracemalloc installs): tracemalloc then
+    # dates the block from the revival, not from the wrapper's first allocation.
+    tracemalloc.start(1)
+    try:
+        h = CellHolder(Cell(2))  # the wrapper is allocated (traced) here, then cached
+        made = sys._getframe().f_lineno - 1
+        first = id(h.cell)
+        gc.collect()
+        x = h.cell  # revived here
+        revived = sys._getframe().f_lineno - 1
+        assert id(x) == first
+        tb = tracemalloc.get_object_traceback(x)
+        assert tb is not None
+        assert tb[0].lineno == revived != made
+    finally:
+        tracemalloc.stop()
