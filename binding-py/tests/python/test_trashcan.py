@@ -97,10 +97,11 @@ def test_a_lookup_does_not_wait_for_a_parked_dealloc():
     if sys.version_info >= (3, 14):
         # The scenario really parks wrappers on 3.14 (else it would prove nothing there).
         if replaced == 0 and sysconfig.get_config_var("Py_GIL_DISABLED"):
-            # Seen on 3.14t with some builds of the same adapter source: the readers then find
-            # their leaves alive (hits), never parked; which builds do is not understood yet.
-            # The run still proves the rest (no hang, every read correct).
-            pytest.xfail("3.14t: no reader met a parked wrapper in this build")
+            # Seen on 3.14t from run to run with one and the same binary: the readers then find
+            # their leaves alive (hits), never parked (scheduling decides; why the free-threaded
+            # trashcan so often parks nothing here is not understood yet). The run still proves
+            # the rest (no hang, every read correct).
+            pytest.xfail("3.14t: no reader met a parked wrapper in this run")
         assert replaced > 0
     else:
         assert replaced == 0  # no trashcan in _Py_Dealloc before 3.14
