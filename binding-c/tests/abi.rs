@@ -253,11 +253,13 @@ impl SendPtr {
 }
 
 /// Threads refetching one object while each holds a reference: every refetch has the first
-/// wrapper's address (S5), and everything is freed at the end.
+/// wrapper's address (S5) unless a lookup replaced a descheduled dealloc's wrapper (counted),
+/// and everything is freed at the end.
 #[test]
 fn threads_refetch_one_object() {
     let _g = serial();
     let before = live();
+    REPLACED.store(0, Ordering::Relaxed);
     let (threads, rounds) = if cfg!(miri) { (3, 10) } else { (4, 2_000) };
     let b = new_object(&RUNTIME);
     let (first, _) = lookup_found(b, &factory(true));
@@ -274,7 +276,12 @@ fn threads_refetch_one_object() {
                 let f = factory(true);
                 for _ in 0..rounds {
                     let (w, _) = lookup_found(b, &f);
-                    assert_eq!(w.addr(), addr, "S5 violated: a refetch moved");
+                    // S5, with its one exception: a dealloc descheduled past the runtime's
+                    // patience loses its wrapper to a takeover (`replaced` counts them).
+                    assert!(
+                        w.addr() == addr || REPLACED.load(Ordering::Relaxed) > 0,
+                        "S5 violated: a refetch moved without a takeover"
+                    );
                     // SAFETY: ours.
                     unsafe { wrapper_release::<true>(w) };
                 }

@@ -141,6 +141,14 @@ pub unsafe extern "C" fn replace_dying(_: *mut c_void, misses: u32) -> bool {
     misses >= 4 && waited >= std::time::Duration::from_millis(50)
 }
 
+/// Lookups that replaced a dying wrapper (S5's one exception: a dealloc descheduled past the
+/// patience above, which miri's and loaded machines' schedules produce).
+pub static REPLACED: AtomicUsize = AtomicUsize::new(0);
+
+pub unsafe extern "C" fn replaced(_: *mut c_void, _old: *mut TetherWrapper) {
+    REPLACED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// The runtime table of the general (free-threaded) mode.
 pub static RUNTIME: Shared = Shared(runtime(false));
 /// The same runtime in GIL mode (single-threaded tests keep its promise trivially).
@@ -156,7 +164,7 @@ const fn runtime(serialized: bool) -> TetherRuntime {
         untrack: None,
         backoff: None,
         replace_dying: Some(replace_dying),
-        replaced: None,
+        replaced: Some(replaced),
         is_alive: None,
         attach: None,
         detach: None,
