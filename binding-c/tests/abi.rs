@@ -297,3 +297,51 @@ fn threads_refetch_one_object() {
     unsafe { release(ptr::null_mut(), b) };
     assert_eq!(live(), before, "S2/S6");
 }
+
+/// The environment variable that makes this test binary the child of
+/// `a_broken_invariant_aborts_without_unwinding`.
+const ABORT_CHILD: &str = "TETHER_ABI_ABORT_CHILD";
+
+/// A broken contract the kernel detects (reclaim while a wrapper is alive and Active: the object
+/// system reclaimed before its last reference went) aborts the process with the kernel's message
+/// and the entry point's name; the panic never unwinds into the caller. Runs the misuse in a
+/// child process (this test binary, re-run with `ABORT_CHILD` set).
+#[test]
+#[cfg_attr(miri, ignore = "miri cannot spawn processes")]
+fn a_broken_invariant_aborts_without_unwinding() {
+    if std::env::var_os(ABORT_CHILD).is_some() {
+        let f = factory(true);
+        let b = new_object(&RUNTIME);
+        let _w = lookup::<true>(b, &f);
+        let mut r = TetherReclaimed::Free;
+        // SAFETY: deliberately broken (the object still has references); the kernel detects it.
+        unsafe { tether_reclaim(b, &mut r) };
+        // Not reached: the abort ends the process. Unwinding here would fail the parent.
+        println!("tether_reclaim returned {r:?}");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_broken_invariant_aborts_without_unwinding",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ABORT_CHILD, "1")
+        .output()
+        .expect("run the child");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "the child must die of SIGABRT: {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("S3 violated") && stderr.contains("tether: tether_reclaim: panicked"),
+        "the abort says what broke and where: {stderr}"
+    );
+    assert!(!stdout.contains("returned"), "the call returned: {stdout}");
+}

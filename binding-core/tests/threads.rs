@@ -52,6 +52,7 @@ fn many_threads_refetch_one_object() {
         // No dealloc is parked here, so no lookup may ever replace a wrapper: S5 is asserted
         // strictly, however slowly the threads run (miri's clock, an oversubscribed machine).
         takeover_patience: std::time::Duration::MAX,
+        ..Config::default()
     });
     let obj = rt.object(1, None).erase();
     let first = rt.lookup(obj.clone()).addr();

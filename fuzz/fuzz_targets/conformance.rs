@@ -26,12 +26,19 @@ fn check(program: &Program) -> Result<Coverage, Divergence> {
         const REARM: u8 = Flaw::ReviveWithoutRearm as u8;
         const DROP: u8 = Flaw::DropBeforeTransit as u8;
         const RECLAIM: u8 = Flaw::ReclaimFreesInTransit as u8;
+        // Over both object systems, as `conformance::check` runs the correct kernel.
+        fn both<const FLAW: u8>(program: &Program) -> Result<Coverage, Divergence> {
+            use spec::conformance::{Foreign, Own};
+            let mut c = conformance::run::<FLAW, Own>(program, Bugs::NONE)?;
+            c += conformance::run::<FLAW, Foreign>(program, Bugs::NONE)?;
+            Ok(c)
+        }
         match flaw {
             0 => {}
-            HIT => return conformance::run::<HIT>(program, Bugs::NONE),
-            REARM => return conformance::run::<REARM>(program, Bugs::NONE),
-            DROP => return conformance::run::<DROP>(program, Bugs::NONE),
-            RECLAIM => return conformance::run::<RECLAIM>(program, Bugs::NONE),
+            HIT => return both::<HIT>(program),
+            REARM => return both::<REARM>(program),
+            DROP => return both::<DROP>(program),
+            RECLAIM => return both::<RECLAIM>(program),
             n => panic!("TETHER_FUZZ_FLAW={n}: not a variant one operation at a time can show"),
         }
     }

@@ -13,7 +13,9 @@ use std::time::Instant;
 use binding_core::flaw::Flaw;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
-use spec::conformance::{self, Coverage, Divergence, FOREIGN_THREAD, MAX_OBJECTS, Program};
+use spec::conformance::{
+    self, Coverage, Divergence, FOREIGN_THREAD, Foreign, MAX_OBJECTS, Own, Program,
+};
 use spec::sequential::Op;
 use spec::{Bug, Bugs, ObjSpec};
 
@@ -82,30 +84,43 @@ fn runner(cases: u32, persist: bool) -> TestRunner {
     })
 }
 
+/// Every program runs over the kernel's own objects and over the foreign object system; each
+/// must conform, and each system's runs must take every path.
 #[test]
 fn kernel_conforms_to_the_sequential_spec() {
-    let total = RefCell::new(Coverage::default());
+    let total = RefCell::new([Coverage::default(); 2]);
     let cases = cases();
     let start = Instant::now();
     let result = runner(cases, true).run(&program(), |p| {
-        let c = conformance::check(&p).map_err(|d| TestCaseError::fail(d.to_string()))?;
-        *total.borrow_mut() += c;
+        let fail = |d: Divergence| TestCaseError::fail(d.to_string());
+        let own = conformance::run::<0, Own>(&p, Bugs::NONE).map_err(fail)?;
+        let foreign = conformance::run::<0, Foreign>(&p, Bugs::NONE).map_err(fail)?;
+        let mut t = total.borrow_mut();
+        t[0] += own;
+        t[1] += foreign;
         Ok(())
     });
     let elapsed = start.elapsed();
     if let Err(e) = result {
         panic!("{e}");
     }
-    let c = total.into_inner();
+    let [own, foreign] = total.into_inner();
+    let runs = 2.0 * f64::from(cases);
+    let applied = own.applied + foreign.applied;
     println!(
-        "[spec] conformance: {cases} programs, {} operations ({} skipped) in {elapsed:.2?}: \
-         {:.0} programs/s, {:.0} operations/s\n[spec] conformance: {c:?}",
-        c.applied,
-        c.skipped,
-        f64::from(cases) / elapsed.as_secs_f64(),
-        c.applied as f64 / elapsed.as_secs_f64(),
+        "[spec] conformance: {cases} programs over 2 object systems, {applied} operations in \
+         {elapsed:.2?}: {:.0} runs/s, {:.0} operations/s",
+        runs / elapsed.as_secs_f64(),
+        applied as f64 / elapsed.as_secs_f64(),
     );
-    // Not vacuous: every path of the protocol a single thread can take was taken.
+    for (system, c) in [("Own", own), ("Foreign", foreign)] {
+        println!("[spec] conformance over {system}: {c:?}");
+        assert_every_path(system, &c);
+    }
+}
+
+/// Not vacuous: every path of the protocol a single thread can take was taken.
+fn assert_every_path(system: &str, c: &Coverage) {
     let paths = [
         ("hit", c.hits),
         ("revival in place", c.revivals),
@@ -125,7 +140,7 @@ fn kernel_conforms_to_the_sequential_spec() {
         ("dying wrapper replaced (takeover)", c.replaced),
     ];
     for (what, n) in paths {
-        assert!(n > 0, "no program exercised: {what}");
+        assert!(n > 0, "no program over {system} exercised: {what}");
     }
 }
 
@@ -236,8 +251,13 @@ fn known_sequences_conform() {
     ];
     for (objects, ops, expect) in cases {
         let p = Program { objects, ops };
-        let c = conformance::check(&p).unwrap_or_else(|d| panic!("{d}"));
-        assert!(expect(&c), "{p:?} did not exercise what it should: {c:?}");
+        for c in [
+            conformance::run::<0, Own>(&p, Bugs::NONE),
+            conformance::run::<0, Foreign>(&p, Bugs::NONE),
+        ] {
+            let c = c.unwrap_or_else(|d| panic!("{d}"));
+            assert!(expect(&c), "{p:?} did not exercise what it should: {c:?}");
+        }
     }
 }
 
@@ -274,7 +294,11 @@ fn find(run: fn(&Program) -> Result<Coverage, Divergence>) -> Option<Divergence>
 }
 
 fn flawed<const FLAW: u8>(p: &Program) -> Result<Coverage, Divergence> {
-    conformance::run::<FLAW>(p, Bugs::NONE)
+    conformance::run::<FLAW, Own>(p, Bugs::NONE)
+}
+
+fn flawed_foreign<const FLAW: u8>(p: &Program) -> Result<Coverage, Divergence> {
+    conformance::run::<FLAW, Foreign>(p, Bugs::NONE)
 }
 
 fn teeth(name: &str, run: fn(&Program) -> Result<Coverage, Divergence>) -> Divergence {
@@ -330,6 +354,33 @@ fn teeth_reclaim_frees_in_transit() {
     );
 }
 
+/// Over the foreign object system, whose own last release calls `reclaim`: the reclaim that
+/// frees a block whose wrapper is in transit is found there too.
+#[test]
+fn teeth_foreign_reclaim_frees_in_transit() {
+    let d = teeth(
+        "Foreign ReclaimFreesInTransit",
+        flawed_foreign::<{ Flaw::ReclaimFreesInTransit as u8 }>,
+    );
+    assert_eq!(d.system, "Foreign");
+    assert!(
+        d.what.contains("panicked") || d.what.contains("effects"),
+        "{d}"
+    );
+}
+
+#[test]
+fn teeth_foreign_hit_without_try_incref() {
+    let d = teeth(
+        "Foreign HitWithoutTryIncref",
+        flawed_foreign::<{ Flaw::HitWithoutTryIncref as u8 }>,
+    );
+    assert!(
+        d.what.contains("refcount") || d.what.contains("panicked"),
+        "{d}"
+    );
+}
+
 /// A dealloc parked on the looking-up thread: the kernel variant that never replaces the dying
 /// wrapper spins until the model frontend's L1 check gives up (after its two-second grace), where
 /// the spec's lookup returns `Replaced`. A hand-written program: a random search would pay the
@@ -360,7 +411,7 @@ fn teeth_wait_for_parked_dealloc() {
 #[test]
 fn teeth_spec_first_settler_frees() {
     let d = teeth("spec FirstSettlerFrees", |p| {
-        conformance::run::<0>(p, Bugs::only(Bug::FirstSettlerFrees))
+        conformance::run::<0, Own>(p, Bugs::only(Bug::FirstSettlerFrees))
     });
     assert!(d.what.starts_with("spec"), "{d}");
 }

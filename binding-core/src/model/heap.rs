@@ -104,6 +104,9 @@ unsafe impl<const FLAW: u8, const GIL: bool, S: System> NativeAllocator
         );
         block.freed = true;
         drop(blocks);
+        if let Some(log) = &self.frontend.log {
+            log.push(super::NativeEvent::Freed(ptr.as_ptr().addr()));
+        }
         // Poison the quarantined block so a use after free reads garbage and trips an assertion.
         // Not under loom/shuttle: their atomics are handles into the scheduler's state.
         #[cfg(not(any(loom, feature = "shuttle")))]

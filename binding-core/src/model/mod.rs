@@ -51,14 +51,21 @@ pub struct Payload<const FLAW: u8 = 0, const GIL: bool = false, S: System = Own>
     /// Cleared by the first drop: a second drop of the same value (a resurrected object) is
     /// reported instead of passing silently.
     live: AtomicBool,
+    /// The runtime's native event log, when [`Config::log_natives`] is on.
+    log: Option<Arc<NativeLog>>,
 }
 
 impl<const FLAW: u8, const GIL: bool, S: System> Payload<FLAW, GIL, S> {
-    fn new(id: u32, child: Option<NativeRef<S::Native<FLAW, GIL>>>) -> Self {
+    fn new(
+        id: u32,
+        child: Option<NativeRef<S::Native<FLAW, GIL>>>,
+        log: Option<Arc<NativeLog>>,
+    ) -> Self {
         Self {
             id,
             child,
             live: AtomicBool::new(true),
+            log,
         }
     }
 
@@ -79,6 +86,37 @@ impl<const FLAW: u8, const GIL: bool, S: System> Drop for Payload<FLAW, GIL, S> 
             "S1 violated: native value {} dropped twice (a dead object was resurrected)",
             self.id
         );
+        // Before the fields drop: the child's own effects (if this was its last reference)
+        // come after this value's, as a value's destructor runs before its fields'.
+        if let Some(log) = &self.log {
+            log.push(NativeEvent::ValueDropped(self.id));
+        }
+    }
+}
+
+/// Something that happened to a native object, as the runtime's log records it
+/// ([`Config::log_natives`], [`ModelFrontend::take_native_events`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NativeEvent {
+    /// The value with this [`Payload::id`] was dropped (its object's strong count reached 0).
+    ValueDropped(u32),
+    /// The native block at this address was freed (blocks are quarantined, never reused, so an
+    /// address names one object for the runtime's life).
+    Freed(usize),
+}
+
+/// The ordered log of [`NativeEvent`]s: one lock, so value drops and frees on any thread keep
+/// the order in which they happened.
+#[derive(Debug, Default)]
+pub(crate) struct NativeLog(std::sync::Mutex<Vec<NativeEvent>>);
+
+impl NativeLog {
+    fn push(&self, e: NativeEvent) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(e);
+    }
+
+    fn take(&self) -> Vec<NativeEvent> {
+        core::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -90,7 +128,7 @@ impl<const FLAW: u8, const GIL: bool> ModelFrontend<FLAW, GIL, Own> {
     /// A native object of the kernel's own system, typed (for weak references and downcasts).
     pub fn object(&self, id: u32, child: Option<crate::ObjectRef<Self>>) -> ModelObject<FLAW, GIL> {
         ObjectArc::new_in(
-            Payload::new(id, child),
+            Payload::new(id, child, self.log.clone()),
             self.clone(),
             ModelAlloc::new(self.clone()),
         )
@@ -135,6 +173,10 @@ pub struct Config {
     /// tests; zero for single-threaded drivers (conformance, fuzzing), where no dealloc can be
     /// slow, only parked. Under a checker there is no time: the count alone decides.
     pub takeover_patience: core::time::Duration,
+    /// Record value drops and native frees, in order, for
+    /// [`ModelFrontend::take_native_events`] (the conformance driver compares them with the
+    /// spec's effects). Off by default: stress runs would grow the log without bound.
+    pub log_natives: bool,
 }
 
 impl Default for Config {
@@ -143,6 +185,7 @@ impl Default for Config {
             max_spins: 64,
             yield_after: 4,
             takeover_patience: core::time::Duration::from_millis(20),
+            log_natives: false,
         }
     }
 }
@@ -184,6 +227,8 @@ pub struct Model<const FLAW: u8 = 0, const GIL: bool = false, S: System = Own> {
     gil: gil::Gil,
     wrappers: std::sync::Mutex<Vec<NonNull<ModelWrapper<FLAW, GIL, S>>>>,
     natives: heap::NativeHeap,
+    /// Value drops and native frees, when [`Config::log_natives`] is on.
+    log: Option<Arc<NativeLog>>,
     /// What happened.
     pub stats: Stats,
     next_id: StdAtomicU64,
@@ -234,6 +279,7 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
             gil: gil::Gil::default(),
             wrappers: std::sync::Mutex::new(Vec::new()),
             natives: heap::NativeHeap::default(),
+            log: config.log_natives.then(Arc::default),
             stats: Stats::default(),
             next_id: StdAtomicU64::new(1),
         }))
@@ -245,7 +291,7 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
         id: u32,
         child: Option<NativeRef<S::Native<FLAW, GIL>>>,
     ) -> NativeRef<S::Native<FLAW, GIL>> {
-        S::new_object(self, Payload::new(id, child))
+        S::new_object(self, Payload::new(id, child, self.log.clone()))
     }
 
     /// The lookup a frontend runs when native code returns `handle`: the canonical wrapper, with
@@ -392,6 +438,12 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
             live.is_empty(),
             "S2 violated: wrapper block(s) {live:?} not freed (shutdown started: {shutdown})"
         );
+    }
+
+    /// The value drops and native frees since the last call, in the order they happened (empty
+    /// unless [`Config::log_natives`] is on).
+    pub fn take_native_events(&self) -> Vec<NativeEvent> {
+        self.log.as_ref().map_or_else(Vec::new, |log| log.take())
     }
 
     /// Whether the native object at `object` is still allocated (the shadow heap's record): a

@@ -31,6 +31,18 @@ pub trait System: Sized + Send + Sync + 'static {
 
     /// The object's strong count (a snapshot, for tests).
     fn strong_count<const FLAW: u8, const GIL: bool>(object: &Self::Native<FLAW, GIL>) -> usize;
+
+    /// The object's weak count beyond the one its strong references share (a snapshot, for
+    /// tests); `None` for a system without weak references.
+    fn weak_count<const FLAW: u8, const GIL: bool>(
+        object: &Self::Native<FLAW, GIL>,
+    ) -> Option<usize>;
+
+    /// The value of an object made by [`new_object`](Self::new_object), read through a strong
+    /// reference (as a native attribute read would).
+    fn payload<const FLAW: u8, const GIL: bool>(
+        object: &NativeRef<Self::Native<FLAW, GIL>>,
+    ) -> &Payload<FLAW, GIL, Self>;
 }
 
 /// The kernel's own objects: [`ObjectArc`] with strong and weak counts.
@@ -50,6 +62,20 @@ impl System for Own {
     fn strong_count<const FLAW: u8, const GIL: bool>(object: &Self::Native<FLAW, GIL>) -> usize {
         object.strong_count()
     }
+
+    fn weak_count<const FLAW: u8, const GIL: bool>(
+        object: &Self::Native<FLAW, GIL>,
+    ) -> Option<usize> {
+        Some(object.weak_count())
+    }
+
+    fn payload<const FLAW: u8, const GIL: bool>(
+        object: &NativeRef<Self::Native<FLAW, GIL>>,
+    ) -> &Payload<FLAW, GIL, Self> {
+        object
+            .downcast_ref::<Payload<FLAW, GIL>, ModelAlloc<FLAW, GIL>>()
+            .expect("made by `Own::new_object`")
+    }
 }
 
 /// A foreign object system: one strong count and no weak references (COM, nanobind's intrusive
@@ -59,7 +85,7 @@ impl System for Own {
 pub struct Foreign;
 
 /// The header of a [`Foreign`] object (count, binding word, frontend): what the kernel points
-/// to. The value lives beside it in the block ([`ForeignBlock`]), not in it: the kernel makes
+/// to. The value lives beside it in the block (`ForeignBlock`), not in it: the kernel makes
 /// shared references to the header even where it holds no strong reference (a settle racing
 /// the last release), and a reference to a value being dropped would be a data race (miri found
 /// exactly that when the value was a field of this type).
@@ -175,5 +201,19 @@ impl System for Foreign {
     fn strong_count<const FLAW: u8, const GIL: bool>(object: &ForeignObject<FLAW, GIL>) -> usize {
         // Relaxed: a diagnostic snapshot.
         object.strong.load(Ordering::Relaxed)
+    }
+
+    fn weak_count<const FLAW: u8, const GIL: bool>(_: &ForeignObject<FLAW, GIL>) -> Option<usize> {
+        None
+    }
+
+    fn payload<const FLAW: u8, const GIL: bool>(
+        object: &NativeRef<ForeignObject<FLAW, GIL>>,
+    ) -> &Payload<FLAW, GIL, Foreign> {
+        let block = object.as_ptr().cast::<ForeignBlock<FLAW, GIL>>();
+        // SAFETY: every `ForeignObject` heads a `ForeignBlock` (`new_object`, repr(C)); the
+        // strong reference keeps the value alive (it is dropped at strong → 0) for as long as
+        // the returned borrow of `object`; only the value's own place is borrowed.
+        unsafe { &(*block.as_ptr()).payload }
     }
 }

@@ -1,22 +1,27 @@
 //! The kernel side of the conformance check: `binding-core` with its model frontend (a
 //! CPython-like runtime on a shadow heap), driven by operations the model resolved.
 //!
-//! Native objects carry a value that logs when it is dropped and live in an allocator that logs
-//! every free, so value drops and native frees are observed per object and in order, without
-//! holding any reference (a native weak reference would delay reclaim). Wrapper blocks are
-//! quarantined by the model frontend until the runtime itself goes, so their counts, handles and
-//! generations can be read at any time.
+//! The native objects belong to one of the model's object systems ([`System`]): the kernel's own
+//! ([`Own`], an `ObjectArc` with strong and weak counts) or a foreign one ([`Foreign`], one count,
+//! calling `reclaim` itself), so the same programs check the kernel's contract with object
+//! systems, not only its own implementation of it. The runtime logs value drops and native frees
+//! ([`ModelConfig::log_natives`]), so they are observed per object and in order, without holding
+//! any reference (a native weak reference would delay reclaim). Wrapper blocks are quarantined by
+//! the model frontend until the runtime itself goes, so their counts, handles and generations can
+//! be read at any time.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 
 use binding_core::model::{
-    Config as ModelConfig, ModelAlloc, ModelFactory, ModelFrontend, ModelWrapper, Parked,
+    Config as ModelConfig, ModelFactory, ModelFrontend, ModelWrapper, NativeEvent, Parked, System,
     WrapperRef,
 };
-use binding_core::{Header, NativeAllocator, ObjectArc, ObjectRef, State};
+#[cfg(doc)]
+use binding_core::model::{Foreign, Own};
+use binding_core::{NativeObject, NativeRef, State};
 
 use crate::config::ObjSpec;
 use crate::state::{ActorId, ObjId};
@@ -24,7 +29,12 @@ use crate::state::{ActorId, ObjId};
 /// The name of the thread that drops native references (the model's foreign thread).
 pub const FOREIGN_THREAD: &str = "conformance-foreign";
 
-type Rt<const FLAW: u8> = ModelFrontend<FLAW>;
+/// The runtime: free-threaded (the sequential driver has nothing for a GIL to order).
+pub type Rt<const FLAW: u8, S> = ModelFrontend<FLAW, false, S>;
+/// A native object of system `S`.
+type Native<const FLAW: u8, S> = <S as System>::Native<FLAW, false>;
+/// A strong reference to one.
+type Obj<const FLAW: u8, S> = NativeRef<Native<FLAW, S>>;
 
 type Job = Box<dyn FnOnce() + Send>;
 type Done = mpsc::SyncSender<std::thread::Result<()>>;
@@ -54,56 +64,6 @@ fn on_foreign_thread(job: impl FnOnce() + Send + 'static) {
     match result.recv().expect("the foreign thread answers") {
         Ok(()) => {}
         Err(panic) => std::panic::resume_unwind(panic),
-    }
-}
-
-/// Something that happened to a native object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NativeEvent {
-    ValueDropped(ObjId),
-    Freed(usize),
-}
-
-#[derive(Default)]
-struct Log(Mutex<Vec<NativeEvent>>);
-
-impl Log {
-    fn lock(&self) -> MutexGuard<'_, Vec<NativeEvent>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A native object's value: logs its drop, then drops the reference it holds (if any).
-struct Value<const FLAW: u8> {
-    obj: ObjId,
-    log: Arc<Log>,
-    child: Option<ObjectRef<Rt<FLAW>>>,
-}
-
-impl<const FLAW: u8> Drop for Value<FLAW> {
-    fn drop(&mut self) {
-        self.log.lock().push(NativeEvent::ValueDropped(self.obj));
-    }
-}
-
-/// The model frontend's allocator, logging every free.
-struct Traced<const FLAW: u8> {
-    inner: ModelAlloc<FLAW>,
-    log: Arc<Log>,
-}
-
-// SAFETY: forwards to `ModelAlloc`, which upholds the contract; logging touches no block.
-unsafe impl<const FLAW: u8> NativeAllocator for Traced<FLAW> {
-    fn allocate(&self, layout: std::alloc::Layout) -> Option<NonNull<u8>> {
-        self.inner.allocate(layout)
-    }
-
-    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: std::alloc::Layout) {
-        self.log
-            .lock()
-            .push(NativeEvent::Freed(ptr.as_ptr().addr()));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { self.inner.deallocate(ptr, layout) }
     }
 }
 
@@ -216,55 +176,43 @@ pub struct WrapperView {
     pub generation: u64,
 }
 
-/// `binding-core` and its model frontend, one operation at a time.
-pub struct Kernel<const FLAW: u8> {
+/// `binding-core` and its model frontend over object system `S`, one operation at a time.
+pub struct Kernel<const FLAW: u8, S: System> {
     /// The runtime.
-    pub rt: Rt<FLAW>,
-    log: Arc<Log>,
-    /// Log entries already reported.
-    reported: usize,
-    headers: Vec<NonNull<Header<Rt<FLAW>>>>,
+    pub rt: Rt<FLAW, S>,
+    headers: Vec<NonNull<Native<FLAW, S>>>,
     freed: Vec<bool>,
     value_alive: Vec<bool>,
     cacheable: Vec<bool>,
     holder: Vec<Option<ObjId>>,
     /// Native references the foreign thread holds.
-    roots: Vec<Vec<ObjectRef<Rt<FLAW>>>>,
+    roots: Vec<Vec<Obj<FLAW, S>>>,
     /// Wrapper references each Python thread holds.
-    held: Vec<Vec<WrapperRef<FLAW>>>,
+    held: Vec<Vec<WrapperRef<FLAW, false, S>>>,
     /// Deallocs parked on each Python thread, most recent last.
-    parked: Vec<Vec<Parked<FLAW>>>,
-    blocks: BTreeMap<u64, NonNull<ModelWrapper<FLAW>>>,
+    parked: Vec<Vec<Parked<FLAW, false, S>>>,
+    blocks: BTreeMap<u64, NonNull<ModelWrapper<FLAW, false, S>>>,
 }
 
-impl<const FLAW: u8> Kernel<FLAW> {
+impl<const FLAW: u8, S: System> Kernel<FLAW, S> {
     /// Builds `objects` (a value holds only objects with a higher index) for `threads` Python
     /// threads.
     pub fn new(objects: &[ObjSpec], threads: u8) -> Self {
         // Single-threaded: no dealloc is ever merely slow, so replace a parked one at once.
-        let rt = Rt::<FLAW>::new(ModelConfig {
+        let rt = Rt::<FLAW, S>::new(ModelConfig {
             takeover_patience: core::time::Duration::ZERO,
+            log_natives: true,
             ..ModelConfig::default()
         });
-        let log = Arc::new(Log::default());
         let n = objects.len();
-        let mut made: Vec<Option<ObjectRef<Rt<FLAW>>>> = (0..n).map(|_| None).collect();
+        let mut made: Vec<Option<Obj<FLAW, S>>> = (0..n).map(|_| None).collect();
         let mut headers = vec![NonNull::dangling(); n];
         for i in (0..n).rev() {
             let child = objects[i].holds.map(|j| {
                 assert!(usize::from(j) > i, "a value holds only later objects");
                 made[usize::from(j)].clone().expect("built already")
             });
-            let value = Value {
-                obj: i as ObjId,
-                log: Arc::clone(&log),
-                child,
-            };
-            let alloc = Traced {
-                inner: ModelAlloc::new(rt.clone()),
-                log: Arc::clone(&log),
-            };
-            let o = ObjectArc::new_in(value, rt.clone(), alloc).erase();
+            let o = rt.native(i as u32, child);
             headers[i] = o.as_ptr();
             made[i] = Some(o);
         }
@@ -287,8 +235,6 @@ impl<const FLAW: u8> Kernel<FLAW> {
         }
         Kernel {
             rt,
-            log,
-            reported: 0,
             headers,
             freed: vec![false; n],
             value_alive: vec![true; n],
@@ -301,13 +247,17 @@ impl<const FLAW: u8> Kernel<FLAW> {
         }
     }
 
-    fn record(&mut self, w: &WrapperRef<FLAW>) -> u64 {
+    fn record(&mut self, w: &WrapperRef<FLAW, false, S>) -> u64 {
         let id = w.wrapper().id();
         self.blocks.insert(id, w.as_ptr());
         id
     }
 
-    fn take_held(&mut self, thread: ActorId, block: u64) -> Result<WrapperRef<FLAW>, String> {
+    fn take_held(
+        &mut self,
+        thread: ActorId,
+        block: u64,
+    ) -> Result<WrapperRef<FLAW, false, S>, String> {
         let held = &mut self.held[usize::from(thread)];
         let i = held
             .iter()
@@ -316,7 +266,11 @@ impl<const FLAW: u8> Kernel<FLAW> {
         Ok(held.remove(i))
     }
 
-    fn find_held(&self, thread: ActorId, block: u64) -> Result<&WrapperRef<FLAW>, String> {
+    fn find_held(
+        &self,
+        thread: ActorId,
+        block: u64,
+    ) -> Result<&WrapperRef<FLAW, false, S>, String> {
         self.held[usize::from(thread)]
             .iter()
             .find(|w| w.wrapper().id() == block)
@@ -324,7 +278,7 @@ impl<const FLAW: u8> Kernel<FLAW> {
     }
 
     /// A wrapper of `obj` that `thread` holds, whose handle is set: a clone of that handle.
-    fn handle_via(&self, thread: ActorId, obj: ObjId) -> Option<ObjectRef<Rt<FLAW>>> {
+    fn handle_via(&self, thread: ActorId, obj: ObjId) -> Option<Obj<FLAW, S>> {
         let header = self.headers[usize::from(obj)];
         self.held[usize::from(thread)]
             .iter()
@@ -335,7 +289,7 @@ impl<const FLAW: u8> Kernel<FLAW> {
     /// A reference to `obj` that `thread` can reach: one of the foreign thread's, the handle of
     /// a wrapper of it the thread holds (a method returning `self`), or the reference the value
     /// of its holder keeps (an attribute read through a wrapper of the holder).
-    fn reach(&self, thread: ActorId, obj: ObjId) -> Option<ObjectRef<Rt<FLAW>>> {
+    fn reach(&self, thread: ActorId, obj: ObjId) -> Option<Obj<FLAW, S>> {
         if let Some(r) = self.roots[usize::from(obj)].first() {
             return Some(r.clone());
         }
@@ -344,8 +298,7 @@ impl<const FLAW: u8> Kernel<FLAW> {
         }
         let outer = self.holder[usize::from(obj)]?;
         let outer = self.handle_via(thread, outer)?;
-        let value = outer.downcast_ref::<Value<FLAW>, Traced<FLAW>>()?;
-        value.child.clone()
+        S::payload(&outer).child.clone()
     }
 
     /// Runs one operation. `Err` when the kernel cannot do what the model did (a divergence);
@@ -464,11 +417,12 @@ impl<const FLAW: u8> Kernel<FLAW> {
     /// Value drops and native frees since the last call, in order.
     pub fn native_effects(&mut self) -> Vec<crate::sequential::Effect> {
         use crate::sequential::Effect;
-        let log = self.log.lock();
         let mut out = Vec::new();
-        for e in &log[self.reported..] {
-            match *e {
-                NativeEvent::ValueDropped(obj) => {
+        for e in self.rt.take_native_events() {
+            match e {
+                NativeEvent::ValueDropped(id) => {
+                    // Objects are made with their index as the payload's id (`new`).
+                    let obj = ObjId::try_from(id).expect("an object of this run");
                     self.value_alive[usize::from(obj)] = false;
                     out.push(Effect::ValueDropped(obj));
                 }
@@ -485,7 +439,6 @@ impl<const FLAW: u8> Kernel<FLAW> {
                 }
             }
         }
-        self.reported = log.len();
         out
     }
 
@@ -503,25 +456,25 @@ impl<const FLAW: u8> Kernel<FLAW> {
         self.value_alive[usize::from(obj)]
     }
 
-    fn header(&self, obj: ObjId) -> Option<&Header<Rt<FLAW>>> {
-        // SAFETY: the block is not freed (the allocator logs every free), so its header is live.
+    fn header(&self, obj: ObjId) -> Option<&Native<FLAW, S>> {
+        // SAFETY: the block is not freed (the runtime logs every free), so its header is live.
         (!self.freed(obj)).then(|| unsafe { self.headers[usize::from(obj)].as_ref() })
     }
 
     /// `obj`'s strong count, while its allocation lives.
     pub fn strong(&self, obj: ObjId) -> Option<usize> {
-        self.header(obj).map(Header::strong_count)
+        self.header(obj).map(S::strong_count)
     }
 
     /// `obj`'s weak count (without the one the strong references share), while its allocation
-    /// lives.
+    /// lives and if its system has weak references.
     pub fn weak(&self, obj: ObjId) -> Option<usize> {
-        self.header(obj).map(Header::weak_count)
+        self.header(obj).and_then(S::weak_count)
     }
 
     /// `obj`'s binding word, while its allocation lives.
     pub fn word(&self, obj: ObjId) -> Option<WordView> {
-        let id = |w: NonNull<ModelWrapper<FLAW>>| {
+        let id = |w: NonNull<ModelWrapper<FLAW, false, S>>| {
             // SAFETY: wrapper blocks are quarantined until the runtime goes.
             unsafe { w.as_ref() }.id()
         };

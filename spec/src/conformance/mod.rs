@@ -29,7 +29,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering::Relaxed;
 
-pub use kernel::{FOREIGN_THREAD, Kernel, KernelOp, KernelOutcome, WordView, WrapperView};
+pub use binding_core::model::{Foreign, Own, System};
+pub use kernel::{FOREIGN_THREAD, Kernel, KernelOp, KernelOutcome, Rt, WordView, WrapperView};
 
 use crate::config::{Bugs, ObjSpec};
 use crate::sequential::{Applied, Effect, Found, Op, Outcome, Resolved, Sequential};
@@ -80,6 +81,8 @@ pub fn setup(objects: &[ObjSpec]) -> Vec<ObjSpec> {
 /// The first difference between the kernel and the model (or a violation on either side).
 #[derive(Clone, Debug)]
 pub struct Divergence {
+    /// The object system the kernel ran over (`Own` or `Foreign`).
+    pub system: &'static str,
     /// The setup as run.
     pub objects: Vec<ObjSpec>,
     /// The operations that ran (skipped ones left out, teardown included), the last one
@@ -105,7 +108,8 @@ impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "kernel and spec diverge at operation {} ({:?}):\n  {}",
+            "kernel (over {} objects) and spec diverge at operation {} ({:?}):\n  {}",
+            self.system,
             self.ops.len().saturating_sub(1),
             self.resolved,
             self.what
@@ -213,18 +217,33 @@ pub fn minimize<T>(d: Divergence, run: impl Fn(&Program) -> Result<T, Divergence
     }
 }
 
-/// Runs `program` through the correct kernel and the model as written.
+/// Runs `program` through the correct kernel and the model as written, once over each object
+/// system ([`Own`], then [`Foreign`]); the coverage is summed.
 pub fn check(program: &Program) -> Result<Coverage, Divergence> {
-    run::<0>(program, Bugs::NONE)
+    let mut c = run::<0, Own>(program, Bugs::NONE)?;
+    c += run::<0, Foreign>(program, Bugs::NONE)?;
+    Ok(c)
 }
 
-/// Runs `program` through the kernel with the model frontend `ModelFrontend<FLAW>` (a
-/// deliberately broken variant when `binding-core`'s `teeth` feature is on and `FLAW` names one)
-/// and through the model with `bugs` switched on; the first divergence is returned.
-pub fn run<const FLAW: u8>(program: &Program, bugs: Bugs) -> Result<Coverage, Divergence> {
+/// The short name of an object system, for reports.
+fn system_name<S: System>() -> &'static str {
+    let full = std::any::type_name::<S>();
+    full.rsplit("::").next().unwrap_or(full)
+}
+
+/// Runs `program` through the kernel with the model frontend `ModelFrontend<FLAW, false, S>`
+/// (a deliberately broken variant when `binding-core`'s `teeth` feature is on and `FLAW` names
+/// one) over object system `S`, and through the model with `bugs` switched on; the first
+/// divergence is returned.
+pub fn run<const FLAW: u8, S: System>(
+    program: &Program,
+    bugs: Bugs,
+) -> Result<Coverage, Divergence> {
     let objects = setup(&program.objects);
-    let mut d = Driver::<FLAW> {
+    let system = system_name::<S>();
+    let mut d = Driver::<FLAW, S> {
         spec: Sequential::new(objects.clone(), THREADS, bugs).map_err(|e| Divergence {
+            system,
             objects: objects.clone(),
             ops: Vec::new(),
             resolved: None,
@@ -245,6 +264,7 @@ pub fn run<const FLAW: u8>(program: &Program, bugs: Bugs) -> Result<Coverage, Di
             // through an operation): leak it rather than run its destructors.
             std::mem::forget(d.kernel.take());
             Err(Divergence {
+                system,
                 objects,
                 ops: d.ran,
                 resolved,
@@ -256,9 +276,9 @@ pub fn run<const FLAW: u8>(program: &Program, bugs: Bugs) -> Result<Coverage, Di
 
 type Fail = (Option<Resolved>, String);
 
-struct Driver<const FLAW: u8> {
+struct Driver<const FLAW: u8, S: System> {
     spec: Sequential,
-    kernel: Option<Kernel<FLAW>>,
+    kernel: Option<Kernel<FLAW, S>>,
     /// Model wrapper → kernel wrapper block.
     ids: Vec<Option<u64>>,
     /// Kernel wrapper block → model wrapper.
@@ -276,13 +296,13 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "(non-string panic)".into())
 }
 
-impl<const FLAW: u8> Driver<FLAW> {
-    fn kernel(&mut self) -> &mut Kernel<FLAW> {
+impl<const FLAW: u8, S: System> Driver<FLAW, S> {
+    fn kernel(&mut self) -> &mut Kernel<FLAW, S> {
         self.kernel.as_mut().expect("built")
     }
 
     fn run_all(&mut self, objects: &[ObjSpec], ops: &[Op]) -> Result<(), Fail> {
-        let kernel = catch_unwind(|| Kernel::<FLAW>::new(objects, THREADS)).map_err(|p| {
+        let kernel = catch_unwind(|| Kernel::<FLAW, S>::new(objects, THREADS)).map_err(|p| {
             (
                 None,
                 format!("kernel panicked building: {}", panic_message(&*p)),
@@ -524,10 +544,13 @@ impl<const FLAW: u8> Driver<FLAW> {
             if strong != k.strong(obj) {
                 return differ("strong count", &strong, &k.strong(obj));
             }
-            // The strong references share one weak reference; the model has no other.
-            let weak = Some(usize::from(o.weak - u8::from(o.strong > 0)));
-            if weak != k.weak(obj) {
-                return differ("weak count", &weak, &k.weak(obj));
+            // The strong references share one weak reference; the model has no other. A system
+            // without weak references (`Foreign`) has nothing to compare.
+            let weak = usize::from(o.weak - u8::from(o.strong > 0));
+            if let Some(kernel) = k.weak(obj)
+                && kernel != weak
+            {
+                return differ("weak count", &weak, &kernel);
             }
             let word = Some(self.word_view(o.word.kind())?);
             if word != k.word(obj) {
@@ -666,7 +689,7 @@ struct Stats {
 }
 
 impl Stats {
-    fn of<const FLAW: u8>(rt: &binding_core::model::ModelFrontend<FLAW>) -> Stats {
+    fn of<const FLAW: u8, S: System>(rt: &Rt<FLAW, S>) -> Stats {
         Stats {
             hits: rt.stats.hits.load(Relaxed),
             revivals: rt.stats.revivals.load(Relaxed),
