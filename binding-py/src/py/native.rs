@@ -427,14 +427,15 @@ pub enum Read {
 impl Value {
     /// Reads the value for returning it to Python.
     ///
-    /// With a GIL, a native reference whose binding word is Active (with a wrapper whose count
+    /// A hit (the word Active, its wrapper alive) is taken in place on every build. With a GIL,
+    /// a native reference whose binding word is Active (with a wrapper whose count
     /// is not zero) or Inactive is looked up in place, through the borrowed reference: from
     /// those states the lookup is a hit or a revival, neither of which lets the GIL go (no back-off can happen: every holder of a
     /// binding word's lock, and every dealloc between its count reaching zero and its
     /// transition, holds the GIL and runs no Python code meanwhile), so nothing can replace or
-    /// drop the stored reference during the lookup. Any other state (and every state on a
-    /// free-threaded build) returns a new native reference for the caller to look up outside.
-    /// This saves the hit path an atomic increment and decrement.
+    /// drop the stored reference during the lookup. Any other state (and every state but the
+    /// hit on a free-threaded build) returns a new native reference for the caller to look up
+    /// outside. This saves the hit path an atomic increment and decrement.
     ///
     /// # Safety
     ///
@@ -445,16 +446,18 @@ impl Value {
             // SAFETY: attached (caller).
             Value::Py(p) => Read::Ready(unsafe { p.new_ref() }.as_ptr()),
             Value::Native(h) => {
+                // The common case first, in place, on every build: the kernel's hit never
+                // waits, allocates or runs Python code (one try-incref, and free-threaded one
+                // try of the word's lock), so the storage's serialisation (the GIL, or the
+                // field's lock) is never let go meanwhile and the borrowed reference stays
+                // stored; it saves the hit a clone and a drop of the stored reference, two
+                // read-modify-writes on the object's shared count. (test_trashcan's 3.14t
+                // outcome, once blamed on this, changes from run to run with one binary.)
+                if let Some(w) = h.hit() {
+                    return Read::Ready(w.as_ptr());
+                }
                 #[cfg(not(Py_GIL_DISABLED))]
                 {
-                    // The common case first, in place: the kernel's hit never waits, allocates
-                    // or runs Python code (one try-incref), and it saves the hit a clone of the
-                    // stored reference. GIL builds only for now: on 3.14t the in-place hit under
-                    // the field's critical section changed test_trashcan's outcome (no parked
-                    // wrapper replaced), which is not understood yet.
-                    if let Some(w) = h.hit() {
-                        return Read::Ready(w.as_ptr());
-                    }
                     use binding_core::State;
                     let in_place = match h.header().binding().snapshot() {
                         // A wrapper whose count reached zero but whose dealloc has not run yet
