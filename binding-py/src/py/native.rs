@@ -441,6 +441,7 @@ impl Value {
     ///
     /// The calling thread is attached and holds the storage's serialisation (the GIL, or the
     /// field's lock); with a GIL it does not let the GIL go until this returns.
+    #[inline]
     pub unsafe fn read(&self) -> Read {
         match self {
             // SAFETY: attached (caller).
@@ -453,36 +454,48 @@ impl Value {
                 // stored; it saves the hit a clone and a drop of the stored reference, two
                 // read-modify-writes on the object's shared count. (test_trashcan's 3.14t
                 // outcome, once blamed on this, changes from run to run with one binary.)
+                // Inlined into the getter with the hit; everything else is out of line.
                 if let Some(w) = h.hit() {
                     return Read::Ready(w.as_ptr());
                 }
-                #[cfg(not(Py_GIL_DISABLED))]
-                {
-                    use binding_core::State;
-                    let in_place = match h.header().binding().snapshot() {
-                        // A wrapper whose count reached zero but whose dealloc has not run yet
-                        // (CPython 3.14's trashcan defers deallocs on a deep C stack) would make
-                        // the lookup back off, letting the GIL go while the stored reference is
-                        // borrowed: it is looked up through a clone instead. The memory of an
-                        // Active wrapper is live (its dealloc moves the word first, with the
-                        // GIL, which we hold).
-                        // SAFETY: as just said.
-                        State::Active(w) => (unsafe { ffi::Py_REFCNT(w.as_ptr()) }) > 0,
-                        State::Inactive(_) => true,
-                        State::Detached | State::InTransit(_) => false,
-                    };
-                    if in_place {
-                        // SAFETY: attached; see above for why the borrow stays valid.
-                        return match unsafe { wrap(h) } {
-                            Ok(o) => Read::Ready(o),
-                            Err(e) => Read::Failed(e),
-                        };
-                    }
-                }
-                Read::Wrap(h.clone())
+                // SAFETY: the caller's contract, passed on.
+                unsafe { read_miss(h) }
             }
         }
     }
+}
+
+/// [`Value::read`] of a native reference whose hit missed.
+///
+/// # Safety
+///
+/// As [`Value::read`].
+#[inline(never)]
+unsafe fn read_miss(h: &Handle) -> Read {
+    #[cfg(not(Py_GIL_DISABLED))]
+    {
+        use binding_core::State;
+        let in_place = match h.header().binding().snapshot() {
+            // A wrapper whose count reached zero but whose dealloc has not run yet
+            // (CPython 3.14's trashcan defers deallocs on a deep C stack) would make
+            // the lookup back off, letting the GIL go while the stored reference is
+            // borrowed: it is looked up through a clone instead. The memory of an
+            // Active wrapper is live (its dealloc moves the word first, with the
+            // GIL, which we hold).
+            // SAFETY: as just said.
+            State::Active(w) => (unsafe { ffi::Py_REFCNT(w.as_ptr()) }) > 0,
+            State::Inactive(_) => true,
+            State::Detached | State::InTransit(_) => false,
+        };
+        if in_place {
+            // SAFETY: attached; see above for why the borrow stays valid.
+            return match unsafe { wrap(h) } {
+                Ok(o) => Read::Ready(o),
+                Err(e) => Read::Failed(e),
+            };
+        }
+    }
+    Read::Wrap(h.clone())
 }
 
 impl Read {
@@ -491,6 +504,7 @@ impl Read {
     /// # Safety
     ///
     /// The calling thread is attached.
+    #[inline]
     pub unsafe fn finish(self) -> Result<Option<*mut ffi::PyObject>, Raised> {
         match self {
             Read::Unset => Ok(None),
@@ -531,6 +545,7 @@ pub unsafe fn wrap(h: &Handle) -> Result<*mut ffi::PyObject, Raised> {
 /// # Safety
 ///
 /// `o` is a live wrapper and the calling thread is attached.
+#[inline]
 pub unsafe fn with_native<T>(
     o: *mut ffi::PyObject,
     f: impl FnOnce(&Handle, &Meta) -> T,
