@@ -14,7 +14,6 @@ fn check(program: &Program) -> Result<Coverage, Divergence> {
     #[cfg(feature = "teeth")]
     {
         use binding_core::flaw::Flaw;
-        use spec::Bugs;
         static FLAW: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
         let flaw = *FLAW.get_or_init(|| {
             std::env::var("TETHER_FUZZ_FLAW")
@@ -27,18 +26,12 @@ fn check(program: &Program) -> Result<Coverage, Divergence> {
         const DROP: u8 = Flaw::DropBeforeTransit as u8;
         const RECLAIM: u8 = Flaw::ReclaimFreesInTransit as u8;
         // Over both object systems, as `conformance::check` runs the correct kernel.
-        fn both<const FLAW: u8>(program: &Program) -> Result<Coverage, Divergence> {
-            use spec::conformance::{Foreign, Own};
-            let mut c = conformance::run::<FLAW, Own>(program, Bugs::NONE)?;
-            c += conformance::run::<FLAW, Foreign>(program, Bugs::NONE)?;
-            Ok(c)
-        }
         match flaw {
             0 => {}
-            HIT => return both::<HIT>(program),
-            REARM => return both::<REARM>(program),
-            DROP => return both::<DROP>(program),
-            RECLAIM => return both::<RECLAIM>(program),
+            HIT => return conformance::run_both::<HIT>(program),
+            REARM => return conformance::run_both::<REARM>(program),
+            DROP => return conformance::run_both::<DROP>(program),
+            RECLAIM => return conformance::run_both::<RECLAIM>(program),
             n => panic!("TETHER_FUZZ_FLAW={n}: not a variant one operation at a time can show"),
         }
     }

@@ -276,7 +276,7 @@ fn quiet_expected_panics() {
 }
 
 /// Searches random programs until `run` diverges; returns the shrunk divergence.
-fn find(run: fn(&Program) -> Result<Coverage, Divergence>) -> Option<Divergence> {
+fn find(run: Run) -> Option<Divergence> {
     quiet_expected_panics();
     let result = runner(2_000, false).run(&program(), |p| {
         run(&p)
@@ -301,7 +301,10 @@ fn flawed_foreign<const FLAW: u8>(p: &Program) -> Result<Coverage, Divergence> {
     conformance::run::<FLAW, Foreign>(p, Bugs::NONE)
 }
 
-fn teeth(name: &str, run: fn(&Program) -> Result<Coverage, Divergence>) -> Divergence {
+/// A conformance run of one program.
+type Run = fn(&Program) -> Result<Coverage, Divergence>;
+
+fn teeth(name: &str, run: Run) -> Divergence {
     let start = Instant::now();
     let d = find(run).unwrap_or_else(|| panic!("{name}: no divergence found"));
     println!(
@@ -312,16 +315,20 @@ fn teeth(name: &str, run: fn(&Program) -> Result<Coverage, Divergence>) -> Diver
     d
 }
 
+/// Over both object systems: the kernel's own objects, and the foreign one whose own last release
+/// calls `reclaim`.
 #[test]
 fn teeth_hit_without_try_incref() {
-    let d = teeth(
-        "HitWithoutTryIncref",
-        flawed::<{ Flaw::HitWithoutTryIncref as u8 }>,
-    );
-    assert!(
-        d.what.contains("refcount") || d.what.contains("panicked"),
-        "{d}"
-    );
+    const FLAW: u8 = Flaw::HitWithoutTryIncref as u8;
+    let runs: [(_, Run); 2] = [("Own", flawed::<FLAW>), ("Foreign", flawed_foreign::<FLAW>)];
+    for (system, run) in runs {
+        let d = teeth(&format!("{system} HitWithoutTryIncref"), run);
+        assert_eq!(d.system, system);
+        assert!(
+            d.what.contains("refcount") || d.what.contains("panicked"),
+            "{d}"
+        );
+    }
 }
 
 #[test]
@@ -342,43 +349,19 @@ fn teeth_drop_before_transit() {
     assert!(d.what.contains("panicked"), "{d}");
 }
 
+/// Over both object systems, as `teeth_hit_without_try_incref`.
 #[test]
 fn teeth_reclaim_frees_in_transit() {
-    let d = teeth(
-        "ReclaimFreesInTransit",
-        flawed::<{ Flaw::ReclaimFreesInTransit as u8 }>,
-    );
-    assert!(
-        d.what.contains("panicked") || d.what.contains("effects"),
-        "{d}"
-    );
-}
-
-/// Over the foreign object system, whose own last release calls `reclaim`: the reclaim that
-/// frees a block whose wrapper is in transit is found there too.
-#[test]
-fn teeth_foreign_reclaim_frees_in_transit() {
-    let d = teeth(
-        "Foreign ReclaimFreesInTransit",
-        flawed_foreign::<{ Flaw::ReclaimFreesInTransit as u8 }>,
-    );
-    assert_eq!(d.system, "Foreign");
-    assert!(
-        d.what.contains("panicked") || d.what.contains("effects"),
-        "{d}"
-    );
-}
-
-#[test]
-fn teeth_foreign_hit_without_try_incref() {
-    let d = teeth(
-        "Foreign HitWithoutTryIncref",
-        flawed_foreign::<{ Flaw::HitWithoutTryIncref as u8 }>,
-    );
-    assert!(
-        d.what.contains("refcount") || d.what.contains("panicked"),
-        "{d}"
-    );
+    const FLAW: u8 = Flaw::ReclaimFreesInTransit as u8;
+    let runs: [(_, Run); 2] = [("Own", flawed::<FLAW>), ("Foreign", flawed_foreign::<FLAW>)];
+    for (system, run) in runs {
+        let d = teeth(&format!("{system} ReclaimFreesInTransit"), run);
+        assert_eq!(d.system, system);
+        assert!(
+            d.what.contains("panicked") || d.what.contains("effects"),
+            "{d}"
+        );
+    }
 }
 
 /// A dealloc parked on the looking-up thread: the kernel variant that never replaces the dying

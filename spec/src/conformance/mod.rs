@@ -220,8 +220,14 @@ pub fn minimize<T>(d: Divergence, run: impl Fn(&Program) -> Result<T, Divergence
 /// Runs `program` through the correct kernel and the model as written, once over each object
 /// system ([`Own`], then [`Foreign`]); the coverage is summed.
 pub fn check(program: &Program) -> Result<Coverage, Divergence> {
-    let mut c = run::<0, Own>(program, Bugs::NONE)?;
-    c += run::<0, Foreign>(program, Bugs::NONE)?;
+    run_both::<0>(program)
+}
+
+/// [`run`] with the model as written, over [`Own`] and then over [`Foreign`]; the coverage is
+/// summed, the first divergence returned.
+pub fn run_both<const FLAW: u8>(program: &Program) -> Result<Coverage, Divergence> {
+    let mut c = run::<FLAW, Own>(program, Bugs::NONE)?;
+    c += run::<FLAW, Foreign>(program, Bugs::NONE)?;
     Ok(c)
 }
 
