@@ -126,34 +126,43 @@ fn a_missed_lookup_lets_a_stop_the_world_through(flaw: AdapterFlaw) {
     let x = rt.construct(1, class, None);
     let addr = x.addr();
     let h = x.handle().expect("a constructed wrapper has a handle");
+    let dying = Arc::new(AtomicBool::new(false));
     let looking = Arc::new(AtomicBool::new(false));
-    let stopping = Arc::new(AtomicBool::new(false));
     let looker = {
-        let (rt, h, looking) = (rt.clone(), h.clone(), looking.clone());
+        let (rt, h, dying, looking) = (rt.clone(), h.clone(), dying.clone(), looking.clone());
         std::thread::spawn(move || {
             let _py = rt.python_thread();
+            // Only once the dealloc is under way: a lookup before it would simply hit (no GIL
+            // keeps this thread out meanwhile), and the scenario would test nothing.
+            rt.allow_threads(|| {
+                while !dying.load(Relaxed) {
+                    std::thread::yield_now();
+                }
+            });
             looking.store(true, Relaxed);
             rt.lookup(&h).addr()
         })
     };
     let collector = {
-        let (rt, looking, stopping) = (rt.clone(), looking.clone(), stopping.clone());
+        let (rt, looking) = (rt.clone(), looking.clone());
         std::thread::spawn(move || {
             let _py = rt.python_thread();
             while !looking.load(Relaxed) {
                 std::thread::yield_now();
             }
-            stopping.store(true, Relaxed);
             rt.stop_the_world();
         })
     };
     {
-        let (rt, stopping) = (rt.clone(), stopping.clone());
+        let (rt, dying) = (rt.clone(), dying.clone());
         rt.clone().on_next_untrack(move || {
             // Inside the dealloc: count zero, word still Active. Detached until the collector
-            // asks to stop the world; re-attaching then waits for the world to run again.
+            // has asked to stop the world (not merely decided to: re-attaching before the
+            // request would let the dealloc finish first); re-attaching then waits for the world
+            // to run again.
+            dying.store(true, Relaxed);
             rt.allow_threads(|| {
-                while !stopping.load(Relaxed) {
+                while rt.stops_requested() == 0 {
                     std::thread::yield_now();
                 }
             });

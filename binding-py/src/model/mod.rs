@@ -175,6 +175,8 @@ pub struct Model {
     gil: (StdMutex<GilState>, std::sync::Condvar),
     /// A stop-the-world in progress (free-threaded mode): attaching threads wait for its end.
     stw: (StdMutex<bool>, std::sync::Condvar),
+    /// How many stop-the-worlds were asked for so far.
+    stw_requests: std::sync::atomic::AtomicUsize,
     /// The last failed try-incref (object id, state), for violation messages.
     last_miss: StdMutex<Option<(u64, u8)>>,
     debug: StdMutex<Option<Box<dyn Fn() -> String + Send>>>,
@@ -247,6 +249,7 @@ impl ModelRt {
                 std::sync::Condvar::new(),
             ),
             stw: (StdMutex::new(false), std::sync::Condvar::new()),
+            stw_requests: std::sync::atomic::AtomicUsize::new(0),
             last_miss: StdMutex::new(None),
             debug: StdMutex::new(None),
         }))
@@ -299,6 +302,8 @@ impl ModelRt {
     pub fn stop_the_world(&self) {
         let me = thread_key();
         *self.stw.0.lock().unwrap() = true;
+        // Relaxed: a counter for scenarios to wait on; the stop itself is under the mutex.
+        self.stw_requests.fetch_add(1, Relaxed);
         let deadline = std::time::Instant::now()
             + std::time::Duration::from_secs(self.config.max_spins.into());
         loop {
@@ -332,6 +337,14 @@ impl ModelRt {
         }
         *self.stw.0.lock().unwrap() = false;
         self.stw.1.notify_all();
+    }
+
+    /// How many [`stop_the_world`](Self::stop_the_world)s have been asked for so far (a
+    /// scenario waits for one, so a detached thread re-attaches only once the world is asked to
+    /// stop).
+    pub fn stops_requested(&self) -> usize {
+        // Relaxed: see `stop_the_world`.
+        self.stw_requests.load(Relaxed)
     }
 
     /// Attaching waits while a stop-the-world is in progress (free-threaded mode).

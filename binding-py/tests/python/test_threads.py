@@ -61,9 +61,15 @@ def test_threads_drop_and_refetch_keep_one_address():
         with lock:
             seen.update(local)
 
+    replaced = T.stats()["replaced"]
     try:
         run(8, body)
-        assert seen == {first}
+        # S5's one exception: a lookup that kept missing a dying wrapper whose dealloc did not
+        # come (a descheduled thread, under heavy load) replaces it, at a new address; each
+        # takeover is counted. Any other new address is a broken identity.
+        takeovers = T.stats()["replaced"] - replaced
+        assert first in seen
+        assert len(seen) <= 1 + takeovers, (len(seen), takeovers)
     finally:
         T.release(key)
 
