@@ -120,9 +120,9 @@ impl<N: NativeObject> NativeRef<N> {
         let word = object.binding();
         // Relaxed: only picks the branch; the lock below is the Acquire.
         let seen = word.load(Ordering::Relaxed);
-        let State::Active(w) = seen.decode() else {
-            return None;
-        };
+        // A locked word is a miss here: its compare-exchange below would fail anyway (and a
+        // serialized frontend never sees one).
+        let w = seen.active_unlocked()?;
         if <N::Frontend as Frontend>::SERIALIZED {
             // GIL mode: the runtime's lock already keeps every other thread from freeing or
             // re-initialising `w` (the word's own lock would protect against nothing), and the
@@ -130,12 +130,10 @@ impl<N: NativeObject> NativeRef<N> {
             // SAFETY: `w` is canonical and no other thread can change that while we run.
             return unsafe { object.frontend().try_incref(w) }.then_some(w);
         }
-        // `decode` ignores the lock bit; a locked word's compare-exchange fails below anyway.
         // Acquire: see the publisher's initialisation of `w` before touching it.
-        if seen.is_locked()
-            || word
-                .cas(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
+        if word
+            .cas(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
         {
             return None;
         }

@@ -151,6 +151,16 @@ impl<W> Raw<W> {
         }
     }
 
+    /// The wrapper of an unlocked Active word, else `None`: the hit's test, one mask and one
+    /// null check (no dispatch on the tags, which `decode` compiles to).
+    #[inline]
+    pub(crate) fn active_unlocked(self) -> Option<NonNull<W>> {
+        if self.tags() != 0 {
+            return None;
+        }
+        NonNull::new(self.0)
+    }
+
     /// Decodes the state, ignoring the lock bit.
     pub(crate) fn decode(self) -> State<W> {
         let tags = self.tags() & !LOCKED;
@@ -351,6 +361,12 @@ mod tests {
             assert_eq!(raw.decode(), s);
             assert_eq!(raw.locked().decode(), s);
             assert!(raw.locked().is_locked());
+            let active = match s {
+                State::Active(w) => Some(w),
+                _ => None,
+            };
+            assert_eq!(raw.active_unlocked(), active);
+            assert_eq!(raw.locked().active_unlocked(), None);
         }
         assert_eq!(Raw::encode(State::Active(w)).0.addr(), w.as_ptr().addr());
         assert_eq!(Raw::encode(State::Inactive(w)).0.addr() & TAGS, INACTIVE);

@@ -262,7 +262,29 @@ where
             (access.project)(v).map_or(Read::Unset, |m| m.read())
         })
     };
-    // SAFETY: attached.
+    // The hit (and a Python object) returns here; every other case is out of line, so the
+    // getter stays small (no spills of registers that only the rare cases need).
+    if let Ok(Read::Ready(v)) = read {
+        return v;
+    }
+    // SAFETY: attached (CPython calls getters attached); `o` is the live instance.
+    unsafe { member_get_rest(o, &access.name, read) }
+}
+
+/// [`member_get`] for every read but a ready object: a lookup to finish, an unset member, an
+/// error.
+///
+/// # Safety
+///
+/// The calling thread is attached; `o` is a live instance.
+#[cold]
+#[inline(never)]
+unsafe fn member_get_rest(
+    o: *mut ffi::PyObject,
+    name: &str,
+    read: Result<Read, Raised>,
+) -> *mut ffi::PyObject {
+    // SAFETY: attached (caller).
     match read.and_then(|r| unsafe { r.finish() }) {
         Ok(Some(v)) => v,
         Ok(None) => {
@@ -272,7 +294,7 @@ where
                 &format!(
                     "'{}' object has no attribute '{}' (it is not set)",
                     type_name(o),
-                    access.name
+                    name
                 ),
             );
             core::ptr::null_mut()

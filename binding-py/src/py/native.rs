@@ -576,15 +576,19 @@ pub unsafe fn with_value<T: 'static, R>(
 ) -> Result<R, Raised> {
     // SAFETY: caller.
     let out = unsafe { with_native(o, |h, _| value_of::<T>(h).map(|v| f(h, v))) }?;
-    out.ok_or_else(|| {
-        raise(
-            // SAFETY: reading an exception type object.
-            unsafe { ffi::PyExc_TypeError },
-            &format!(
-                "this {} does not hold a {} native object",
-                type_name(o),
-                core::any::type_name::<T>()
-            ),
-        )
-    })
+    out.ok_or_else(|| not_holding(o, core::any::type_name::<T>()))
+}
+
+/// The `TypeError` of [`with_value`] (out of line: the getters inline `with_value`).
+#[cold]
+#[inline(never)]
+fn not_holding(o: *mut ffi::PyObject, value: &str) -> Raised {
+    raise(
+        // SAFETY: reading an exception type object.
+        unsafe { ffi::PyExc_TypeError },
+        &format!(
+            "this {} does not hold a {value} native object",
+            type_name(o)
+        ),
+    )
 }

@@ -156,6 +156,8 @@ pub fn locked<T>(o: *mut ffi::PyObject, f: impl FnOnce() -> T) -> T {
 }
 
 /// The `RuntimeError` for any use of a moved-from wrapper.
+#[cold]
+#[inline(never)]
 pub fn moved_error(o: *mut ffi::PyObject) -> Raised {
     raise(
         // SAFETY: reading an exception type object.
