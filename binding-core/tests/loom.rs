@@ -36,6 +36,46 @@ fn explore(name: &str, bound: usize, body: fn()) -> usize {
     n
 }
 
+/// The 16 cells (every pair of the six actors, and lookup × lookup), named once: calls
+/// `$m!($($args)* <the cells>)`.
+macro_rules! with_the_cells {
+    ($m:ident!($($args:tt)*)) => {
+        $m!($($args)*
+            lookup_lookup,
+            lookup_dealloc,
+            lookup_reclaim,
+            lookup_move,
+            lookup_detach,
+            lookup_shutdown,
+            dealloc_reclaim,
+            dealloc_move,
+            dealloc_detach,
+            dealloc_shutdown,
+            reclaim_move,
+            reclaim_detach,
+            reclaim_shutdown,
+            move_detach,
+            move_shutdown,
+            detach_shutdown,
+        );
+    };
+}
+
+/// The 7 flows (larger scenarios), named once, as [`with_the_cells`].
+macro_rules! with_the_flows {
+    ($m:ident!($($args:tt)*)) => {
+        $m!($($args)*
+            two_lookups_one_dealloc,
+            revive_vs_reclaim,
+            three_first_lookups,
+            revive_then_hit_elsewhere,
+            missed_lookup_sees_revival,
+            parked_dealloc_lookup,
+            dealloc_reclaim_nested,
+        );
+    };
+}
+
 macro_rules! cell_tests {
     ($($name:ident),* $(,)?) => { cell_tests!(gil = false, Own; $($name),*); };
     (gil = $gil:literal, $sys:ident; $($name:ident),* $(,)?) => {$(
@@ -47,24 +87,7 @@ macro_rules! cell_tests {
     )*};
 }
 
-cell_tests!(
-    lookup_lookup,
-    lookup_dealloc,
-    lookup_reclaim,
-    lookup_move,
-    lookup_detach,
-    lookup_shutdown,
-    dealloc_reclaim,
-    dealloc_move,
-    dealloc_detach,
-    dealloc_shutdown,
-    reclaim_move,
-    reclaim_detach,
-    reclaim_shutdown,
-    move_detach,
-    move_shutdown,
-    detach_shutdown,
-);
+with_the_cells!(cell_tests!(gil = false, Own;));
 
 // Weak references: an upgrade racing the last strong drop; a weak drop racing reclaim.
 cell_tests!(upgrade_last_drop, weak_drop_reclaim);
@@ -136,37 +159,12 @@ fn assert_both_settle_orders(label: &str, dealloc_reclaim: fn()) {
 mod gil_mode {
     use super::*;
 
-    cell_tests!(gil = true, Own;
-        lookup_lookup,
-        lookup_dealloc,
-        lookup_reclaim,
-        lookup_move,
-        lookup_detach,
-        lookup_shutdown,
-        dealloc_reclaim,
-        dealloc_move,
-        dealloc_detach,
-        dealloc_shutdown,
-        reclaim_move,
-        reclaim_detach,
-        reclaim_shutdown,
-        move_detach,
-        move_shutdown,
-        detach_shutdown,
-    );
+    with_the_cells!(cell_tests!(gil = true, Own;));
 
     // Bound 1 by default: the lock's hand-overs are scheduling points of their own, and at
     // bound 2 the largest flow explores 3.5 M executions (about 15 minutes here; run them with
     // TETHER_LOOM_GIL_BOUND3=2). shuttle runs every flow in GIL mode with many more preemptions.
-    flow_tests!(gil = true, Own, "TETHER_LOOM_GIL_BOUND3", 1;
-        two_lookups_one_dealloc,
-        revive_vs_reclaim,
-        three_first_lookups,
-        revive_then_hit_elsewhere,
-        missed_lookup_sees_revival,
-        parked_dealloc_lookup,
-        dealloc_reclaim_nested,
-    );
+    with_the_flows!(flow_tests!(gil = true, Own, "TETHER_LOOM_GIL_BOUND3", 1;));
 
     cell_tests!(gil = true, Own; takeover_vs_late_dealloc);
 
@@ -184,34 +182,9 @@ mod gil_mode {
 mod foreign_objects {
     use super::*;
 
-    cell_tests!(gil = false, Foreign;
-        lookup_lookup,
-        lookup_dealloc,
-        lookup_reclaim,
-        lookup_move,
-        lookup_detach,
-        lookup_shutdown,
-        dealloc_reclaim,
-        dealloc_move,
-        dealloc_detach,
-        dealloc_shutdown,
-        reclaim_move,
-        reclaim_detach,
-        reclaim_shutdown,
-        move_detach,
-        move_shutdown,
-        detach_shutdown,
-    );
+    with_the_cells!(cell_tests!(gil = false, Foreign;));
 
-    flow_tests!(gil = false, Foreign, "TETHER_LOOM_BOUND3", 2;
-        two_lookups_one_dealloc,
-        revive_vs_reclaim,
-        three_first_lookups,
-        revive_then_hit_elsewhere,
-        missed_lookup_sees_revival,
-        parked_dealloc_lookup,
-        dealloc_reclaim_nested,
-    );
+    with_the_flows!(flow_tests!(gil = false, Foreign, "TETHER_LOOM_BOUND3", 2;));
 
     cell_tests!(gil = false, Foreign; takeover_vs_late_dealloc);
 
