@@ -135,6 +135,12 @@ class _ObjectMeta(_core.TiedType):
         for field, ann in _own_annotations(cls).items():
             if _is_classvar(ann):
                 continue
+            if field.startswith("__") and field.endswith("__"):
+                raise TypeError(
+                    f"{name}: a field cannot have a special name ({field!r}): Python looks "
+                    "those up on the class (the object's protocols); rename the field, or mark "
+                    "a class attribute ClassVar"
+                )
             default = cls.__dict__.get(field, _MISSING)
             spec = _spec(ann)
             check = _resolver(cls, ann) if spec is None else (spec or None)

@@ -147,6 +147,16 @@ unsafe extern "C" fn array_item(o: *mut ffi::PyObject, i: ffi::Py_ssize_t) -> *m
     item(o, i)
 }
 
+/// `iter(arr)`: a sequence iterator, after checking the Array was not moved from (the check at
+/// `iter()`, as `len()` and indexing do, not only at the first `next()`).
+unsafe extern "C" fn array_iter(o: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    if len_of(o).is_err() {
+        return ptr::null_mut();
+    }
+    // SAFETY: `o` is live; attached (CPython calls `tp_iter` attached).
+    unsafe { ffi::PySeqIter_New(o) }
+}
+
 /// `arr[i]` (negative indices count from the end) and `arr[a:b:c]` (a new Array).
 unsafe extern "C" fn array_subscript(
     o: *mut ffi::PyObject,
@@ -234,6 +244,7 @@ impl Class for Items {
                 .slot(ffi::Py_sq_length, array_len as *mut c_void)
                 .slot(ffi::Py_mp_length, array_len as *mut c_void)
                 .slot(ffi::Py_sq_item, array_item as *mut c_void)
+                .slot(ffi::Py_tp_iter, array_iter as *mut c_void)
                 .slot(ffi::Py_mp_subscript, array_subscript as *mut c_void);
         }
         c.method(wrap_pyfunction!(array_reduce, c.py())?)?;

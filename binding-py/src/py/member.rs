@@ -343,6 +343,19 @@ where
         })
     };
     match old {
+        Ok(Some(None)) if value.is_null() => {
+            // `del obj.name` of an unset member: as for a `__slots__` attribute.
+            raise(
+                // SAFETY: reading an exception type object.
+                unsafe { ffi::PyExc_AttributeError },
+                &format!(
+                    "'{}' object has no attribute '{}' (it is not set)",
+                    type_name(o),
+                    access.name
+                ),
+            );
+            -1
+        }
         Ok(Some(old)) => {
             drop(old); // outside every lock: may run arbitrary code
             0

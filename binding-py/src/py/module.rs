@@ -11,6 +11,7 @@ use super::{function as func, object, testing};
 /// `function(callable) -> Function`: a native function object that calls `callable`; arguments
 /// and results cross the native side, so `function(lambda v: v)(x) is x`.
 #[pyfunction]
+#[pyo3(signature = (callable, /))]
 fn function<'py>(callable: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = callable.py();
     // SAFETY: attached; `callable` is live; the Function type was created at module init.
@@ -23,6 +24,7 @@ fn function<'py>(callable: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 /// `handle(obj) -> int`: the address of `obj`'s native object (stable while it lives, across
 /// wrapper deaths and revivals).
 #[pyfunction]
+#[pyo3(signature = (obj, /))]
 fn handle(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     // SAFETY: attached; `obj` is live.
     let h = unsafe { expect_tied(obj.as_ptr(), "tether.handle()") }

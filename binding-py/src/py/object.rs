@@ -438,6 +438,7 @@ pub fn finish_object_base(ty: &Bound<'_, PyType>) -> PyResult<()> {
 /// `(name, has_default, default, check)` tuples; `check` is `None`, a `(types, nullable,
 /// expected)` tuple, or a resolver callable (see [`Check`]).
 #[pyfunction]
+#[pyo3(signature = (cls, fields, /))]
 pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>) -> PyResult<()> {
     let py = cls.py();
     let ty = cls.as_ptr().cast::<ffi::PyTypeObject>();

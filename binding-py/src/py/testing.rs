@@ -33,6 +33,7 @@ fn handle(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Handle> {
 /// `hold(obj) -> int`: the native registry keeps a strong reference to `obj`'s native object
 /// until `release(key)`.
 #[pyfunction]
+#[pyo3(signature = (obj, /))]
 fn hold(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     let h = handle(obj, "hold()")?;
     let mut g = held();
@@ -64,6 +65,7 @@ fn take(key: &Bound<'_, PyAny>) -> PyResult<Handle> {
 
 /// `release(key)`: drops the registry's reference (on this thread).
 #[pyfunction]
+#[pyo3(signature = (key, /))]
 fn release(key: &Bound<'_, PyAny>) -> PyResult<()> {
     drop(take(key)?);
     Ok(())
@@ -90,6 +92,7 @@ fn release_on_foreign_thread(py: Python<'_>, key: &Bound<'_, PyAny>, wait: bool)
 
 /// `identity(obj)`: a native function returning its argument (through the native side).
 #[pyfunction]
+#[pyo3(signature = (obj, /))]
 fn identity<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let py = obj.py();
     // SAFETY: attached; `obj` is live; the result is a new reference.
@@ -100,6 +103,7 @@ fn identity<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
 
 /// `binding_state(key) -> str`: the binding word's state for a held object.
 #[pyfunction]
+#[pyo3(signature = (key, /))]
 fn binding_state(key: &Bound<'_, PyAny>) -> PyResult<&'static str> {
     let k = key_of(key)?;
     let g = held();
@@ -112,6 +116,7 @@ fn binding_state(key: &Bound<'_, PyAny>) -> PyResult<&'static str> {
 /// `native_refcount(obj) -> int`: strong references to `obj`'s native object (not counting the
 /// one this call takes to look).
 #[pyfunction]
+#[pyo3(signature = (obj, /))]
 fn native_refcount(obj: &Bound<'_, PyAny>) -> PyResult<usize> {
     let h = handle(obj, "native_refcount()")?;
     Ok(h.header().strong_count() - 1)
@@ -132,6 +137,7 @@ fn stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 /// returns the previous setting. With caching off every wrapper death frees the wrapper and the
 /// next fetch builds a fresh one (benchmarks, and tests of the fresh path).
 #[pyfunction]
+#[pyo3(signature = (on, /))]
 fn set_caching(on: bool) -> bool {
     CApi.state().set_caching(on)
 }

@@ -277,3 +277,63 @@ def test_a_sub_interpreter_import_is_a_clear_import_error(order):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "main ok Object" in out.stdout
     assert "ImportError" in out.stdout, out.stdout
+
+
+def test_fields_with_special_names_are_refused():
+    # A field named like a protocol method (`__eq__`, `__init__`) shadowed the protocol and broke
+    # the class later, far from the cause.
+    for name in ("__init__", "__eq__", "__repr__", "__weakref__"):
+        with pytest.raises(TypeError, match="special name"):
+            type(tether.Object)("Bad", (tether.Object,), {"__annotations__": {name: int}})
+
+
+def test_a_class_made_by_calling_the_metaclass_belongs_to_the_caller():
+    # It got the support module's name ('tether_py_support'), which pickle then looked in.
+    R = type(tether.Object)("R", (tether.Object,), {"__annotations__": {"v": int}})
+    assert R.__module__ == __name__
+    A = type(tether.Array)("A", (tether.Array,), {})
+    assert A.__module__ == __name__
+
+    class S(tether.Object):
+        v: int
+
+    assert S.__module__ == __name__
+
+
+def test_documented_positional_only_parameters_refuse_keywords():
+    o = tether.Array([1])
+    for call in (
+        lambda: tether.handle(obj=o),
+        lambda: tether.function(callable=print),
+        lambda: T.hold(obj=o),
+        lambda: T.release(key=1),
+        lambda: T.identity(obj=o),
+        lambda: T.binding_state(key=1),
+        lambda: T.native_refcount(obj=o),
+        lambda: T.set_caching(on=True),
+    ):
+        with pytest.raises(TypeError, match="positional"):
+            call()
+
+
+def test_deleting_an_unset_field_is_an_attribute_error():
+    class A(tether.Object):
+        x: int
+
+    a = A(1)
+    del a.x
+    with pytest.raises(AttributeError, match="not set"):
+        del a.x
+    with pytest.raises(AttributeError, match="not set"):
+        a.x
+    a.x = 2
+    del a.x
+
+
+def test_iterating_a_moved_array_fails_at_iter():
+    a = tether.Array([1, 2])
+    b = a._move()
+    with pytest.raises(RuntimeError, match="was moved"):
+        iter(a)
+    assert list(b) == [1, 2]
+    assert list(iter(b)) == [1, 2]

@@ -18,6 +18,11 @@ use crate::py::types::patch_subclass;
 pub(super) static METACLASS: OnceLock<Py<PyType>> = OnceLock::new();
 
 pub(super) const METACLASS_SOURCE: &CStr = cr#"
+import sys
+
+_INTERNAL = ("tether_py_support", "tether")
+
+
 class TiedType(type):
     """Metaclass of tied classes: instances keep all their state in the native object."""
 
@@ -29,6 +34,15 @@ class TiedType(type):
             )
         namespace = dict(namespace)
         namespace["__slots__"] = ()
+        if "__module__" not in namespace:
+            # A class made by calling the metaclass (a class statement always sets it): the
+            # caller's module, as `type(name, bases, namespace)` gives, not this support
+            # module's nor tether's own metaclass's.
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_globals.get("__name__") in _INTERNAL:
+                frame = frame.f_back
+            if frame is not None:
+                namespace["__module__"] = frame.f_globals.get("__name__", "__main__")
         cls = super().__new__(mcls, name, bases, namespace, **kwargs)
         _patch(cls)
         return cls
