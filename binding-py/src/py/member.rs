@@ -392,6 +392,27 @@ where
     )
 }
 
+/// A member's accessors for a [`field descriptor`](super::field::new_field_descriptor), which
+/// owns (and frees) the access.
+pub(crate) fn member_accessors<T, P>(access: MemberAccess<T, P>) -> super::field::Accessors
+where
+    T: 'static,
+    P: Fn(&T) -> Option<&Member> + Send + Sync + 'static,
+{
+    /// # Safety
+    /// `p` came from the `Box::into_raw` below and is freed once.
+    unsafe fn free<T, P>(p: *mut core::ffi::c_void) {
+        // SAFETY: caller.
+        drop(unsafe { Box::from_raw(p.cast::<MemberAccess<T, P>>()) });
+    }
+    super::field::Accessors {
+        get: member_get::<T, P>,
+        set: member_set::<T, P>,
+        closure: Box::into_raw(Box::new(access)).cast(),
+        free: free::<T, P>,
+    }
+}
+
 /// Gives a projection closure its higher-ranked signature
 /// (`for<'a> Fn(&'a T) -> Option<&'a Member>`), which closure inference does not find on its own.
 pub(crate) fn projection<T, F>(f: F) -> F

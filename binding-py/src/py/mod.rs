@@ -4,6 +4,7 @@ mod array;
 mod capi;
 pub mod cell;
 pub mod class;
+mod field;
 mod function;
 mod kind;
 pub mod member;

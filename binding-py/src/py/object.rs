@@ -7,7 +7,6 @@
 
 use core::ffi::{c_int, c_void};
 use core::ptr::{self, NonNull};
-use std::ffi::CString;
 use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyTypeError;
@@ -18,8 +17,9 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use super::capi::{CApi, CPYTHON};
 use super::class::{Class, ClassDef};
+use super::field::new_field_descriptor;
 use super::kind::{Fields, new_native};
-use super::member::{Member, MemberAccess, MemberCheck, member_getset, projection};
+use super::member::{Member, MemberAccess, MemberCheck, member_accessors, projection};
 use super::native::{Raised, Value, Visit, raise, type_name, with_value};
 use super::types::{self, OBJECT_BASE};
 use crate::adapter::PyRef;
@@ -59,9 +59,10 @@ struct Spec {
     expected: String,
 }
 
-/// One field: its index in the native object and its names. Leaked: the getset descriptor
-/// points to it for the life of the class. It holds no Python object (the check lives in the
-/// class's schema, where the collector sees it), so a class is freed like any Python class.
+/// One field: its index in the native object and its names. Shared by the field's descriptor
+/// (its check) and the schemas of the class and its subclasses; freed with the last of them. It
+/// holds no Python object (the check lives in the class's schema, where the collector sees it),
+/// so a class is freed like any Python class.
 pub struct FieldDef {
     index: usize,
     name: String,
@@ -80,7 +81,7 @@ struct Entry {
     name: Py<PyString>,
     key: String,
     default: Option<Py<PyAny>>,
-    def: &'static FieldDef,
+    def: Arc<FieldDef>,
     check: Arc<Check>,
 }
 
@@ -253,7 +254,7 @@ fn check_field(def: &FieldDef, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>)
         .cast_into::<Schema>()?;
     let entry = schema.get().fields.get(def.index);
     match entry {
-        Some(e) if core::ptr::eq(e.def, def) => {
+        Some(e) if core::ptr::eq(&*e.def, def) => {
             // SAFETY: `value` is live; attached (we hold a `Bound`).
             let checked = unsafe { check(def, &e.check, value.as_ptr()) };
             checked.map_err(|Raised| PyErr::fetch(py))
@@ -383,13 +384,13 @@ unsafe fn init_fields(
         let v = g.unwrap_or_else(|| e.default.as_ref().expect("checked above").bind(py).clone());
         // SAFETY: `v` is live; attached.
         unsafe {
-            check(e.def, &e.check, v.as_ptr()).map_err(|_| PyErr::fetch(py))?;
+            check(&e.def, &e.check, v.as_ptr()).map_err(|_| PyErr::fetch(py))?;
             values.push(Value::from_py(v.as_ptr()).map_err(|_| PyErr::fetch(py))?);
         }
     }
     for (e, v) in schema.fields.iter().zip(values) {
         // SAFETY: `o` is an instance of a registered class; attached.
-        unsafe { store(o, e.def, Some(v)) }.map_err(|_| PyErr::fetch(py))?;
+        unsafe { store(o, &e.def, Some(v)) }.map_err(|_| PyErr::fetch(py))?;
     }
     Ok(())
 }
@@ -468,7 +469,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
         if !short
             .iter()
             .zip(long.iter())
-            .all(|(a, b)| core::ptr::eq(a.def, b.def))
+            .all(|(a, b)| Arc::ptr_eq(&a.def, &b.def))
         {
             return Err(PyTypeError::new_err(format!(
                 "{}: fields can be inherited along one line of tether classes only \
@@ -488,7 +489,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
             name: e.name.clone_ref(py),
             key: e.key.clone(),
             default: e.default.as_ref().map(|d| d.clone_ref(py)),
-            def: e.def,
+            def: e.def.clone(),
             check: e.check.clone(),
         })
         .collect();
@@ -515,37 +516,31 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
                 None => Check::Any,
             }
         };
-        let def: &'static FieldDef = types::leak(FieldDef {
+        if name_s.contains('\0') {
+            return Err(PyTypeError::new_err("field names cannot contain NUL"));
+        }
+        let def = Arc::new(FieldDef {
             index: entries.len(),
             name: name_s.clone(),
             owner: owner.clone(),
         });
-        let cname = CString::new(name_s.clone())
-            .map_err(|_| PyTypeError::new_err("field names cannot contain NUL"))?;
-        // The same member property every extension class uses, projecting this field.
+        // The same member accessors every extension class uses, projecting this field, owned
+        // by the field's descriptor (freed with it, so with the class).
         let index = def.index;
+        let check_def = def.clone();
         let field_check: MemberCheck =
-            Box::new(move |obj: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| check_field(def, obj, v));
-        let (get, set, closure) = member_getset(MemberAccess {
+            Box::new(move |obj: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| {
+                check_field(&check_def, obj, v)
+            });
+        let accessors = member_accessors(MemberAccess {
             name: name_s.clone(),
             project: projection(move |fields: &Fields| fields.0.get(index)),
             check: Some(field_check),
             _value: core::marker::PhantomData,
         });
-        let getset = types::leak(ffi::PyGetSetDef {
-            name: cname.into_raw(),
-            get: Some(get),
-            set: Some(set),
-            doc: ptr::null(),
-            closure,
-        });
-        // SAFETY: attached; `ty` is live; the getset def lives forever.
-        let descr = unsafe { ffi::PyDescr_NewGetSet(ty, getset) };
-        if descr.is_null() {
-            return Err(PyErr::fetch(py));
-        }
-        // SAFETY: a new reference.
-        let descr = unsafe { Bound::from_owned_ptr(py, descr) };
+        // SAFETY: the member accessors of `Fields` accept instances of this class (each holds a
+        // `Fields`) and own their closure.
+        let descr = unsafe { new_field_descriptor(cls, &name, accessors) }?;
         cls.setattr(&name, descr)?;
         entries.push(Entry {
             name: name.unbind(),
