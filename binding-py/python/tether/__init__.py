@@ -63,6 +63,8 @@ def _spec(ann: object):
     """
     if _forward_text(ann) is not None:
         return None
+    if typing.get_origin(ann) is typing.Annotated:
+        return _spec(typing.get_args(ann)[0])
     if _is_tied_type(ann):
         return ((ann,), False, ann.__name__)
     origin = typing.get_origin(ann)
@@ -88,6 +90,8 @@ def _resolver(cls: type, ann: object):
         origin = typing.get_origin(a)
         if origin is typing.Union or origin is types.UnionType:
             return typing.Union[tuple(evaluate(x, namespace) for x in typing.get_args(a))]
+        if origin is typing.Annotated:
+            return evaluate(typing.get_args(a)[0], namespace)
         return a
 
     def resolve():
@@ -141,12 +145,37 @@ class _ObjectMeta(_core.TiedType):
                     "those up on the class (the object's protocols); rename the field, or mark "
                     "a class attribute ClassVar"
                 )
+            text = _forward_text(ann)
+            if text is not None:
+                try:
+                    compile(text, f"<annotation of {name}.{field}>", "eval")
+                except SyntaxError as e:
+                    raise TypeError(
+                        f"{name}.{field}: the annotation {text!r} is not a Python expression "
+                        f"({e.msg}); its type could never be checked"
+                    ) from None
             default = cls.__dict__.get(field, _MISSING)
             spec = _spec(ann)
             check = _resolver(cls, ann) if spec is None else (spec or None)
             own.append((field, default is not _MISSING, default, check))
         _core._register_class(cls, own)
         return cls
+
+    def __setattr__(cls, name, value):
+        if name.startswith("__tether_"):
+            raise AttributeError(
+                f"{cls.__name__}.{name} is tether's record of the class's fields; it cannot "
+                "be replaced"
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name):
+        if name.startswith("__tether_"):
+            raise AttributeError(
+                f"{cls.__name__}.{name} is tether's record of the class's fields; it cannot "
+                "be deleted"
+            )
+        super().__delattr__(name)
 
 
 class Object(_core.ObjectBase, metaclass=_ObjectMeta):

@@ -555,7 +555,9 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
         ty: ty as usize,
         fields: entries,
     };
-    cls.setattr("__tether_schema__", Bound::new(py, schema)?)?;
-    cls.setattr("__tether_fields__", names)?;
+    // `type.__setattr__`: the metaclass refuses these names to everyone else.
+    let set = py.get_type::<PyType>().getattr("__setattr__")?;
+    set.call1((cls, "__tether_schema__", Bound::new(py, schema)?))?;
+    set.call1((cls, "__tether_fields__", names))?;
     Ok(())
 }

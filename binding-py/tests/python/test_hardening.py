@@ -392,3 +392,40 @@ def test_a_field_descriptor_checks_its_instance_and_outlives_its_class():
     del d
     gc.collect()
     assert r() is None
+
+
+def test_an_annotation_that_is_not_an_expression_is_refused_at_once():
+    # It was swallowed at the first assignment, and the field went unchecked for ever.
+    with pytest.raises(TypeError, match="not a Python expression"):
+        type(tether.Object)("S", (tether.Object,), {"__annotations__": {"n": "1 +"}})
+
+
+def test_annotated_fields_are_checked_as_their_type():
+    import typing
+
+    class In(tether.Object):
+        v: int
+
+    class Out(tether.Object):
+        x: typing.Annotated[In, "meta"]
+        y: typing.Annotated[In | None, 1] = None
+
+    Out(In(1)).y = In(2)
+    with pytest.raises(TypeError, match="must be In"):
+        Out(5)
+    with pytest.raises(TypeError, match="must be In"):
+        Out(In(1)).y = 5
+
+
+def test_the_field_record_of_a_class_cannot_be_replaced():
+    class R(tether.Object):
+        v: int
+
+    for name in ("__tether_schema__", "__tether_fields__"):
+        with pytest.raises(AttributeError, match="cannot be replaced"):
+            setattr(R, name, None)
+        with pytest.raises(AttributeError, match="cannot be deleted"):
+            delattr(R, name)
+    assert R(3).v == 3
+    R.other = 1  # other class attributes stay writable
+    assert R.other == 1
