@@ -99,9 +99,11 @@ def make_object(kind, seed):
 def measure(case, nthreads, loops):
     """Runs one case once with `nthreads` threads (fresh objects, checks included).
 
-    Returns (reads/s, CPU share, revivals, reads, replaced, fresh wrappers, discarded). The CPU
-    share is the threads' CPU time over nthreads x the run's wall time: well under 1 means
-    threads waited (blocked on a lock, on the GIL, or descheduled by other load on the machine).
+    Returns (reads/s, CPU share, revivals, reads, replaced, fresh wrappers, discarded, least
+    thread's share). The CPU share is the threads' CPU time over nthreads x the run's wall time:
+    well under 1 means threads waited (blocked on a lock, on the GIL, or descheduled by other
+    load on the machine); the least thread's share is the smallest of each thread's CPU time over
+    the wall time.
     """
     name, kind, shape, keep = case
     run = make_loop()
@@ -198,7 +200,7 @@ def measure(case, nthreads, loops):
     wall = max(end) - min(start)
     share = sum(cpu) / (nthreads * wall)
     return (nthreads * loops * REPEAT / wall, share, delta["revivals"], reads, delta["replaced"],
-            delta["fresh_wrappers"], delta["discarded"])
+            delta["fresh_wrappers"], delta["discarded"], min(cpu) / wall)
 
 
 def main():
@@ -240,13 +242,26 @@ def main():
     def best(rs):
         return max(rs, key=lambda x: x[0])
 
+    def concurrent(rs):
+        """The runs in which every thread was on a CPU for at least 95% of the wall time.
+
+        On a loaded machine the N threads of a run often share fewer than N cores, taking turns:
+        such a run measures the machine's load, not contention (a plain slot read seems to scale
+        1.4x then, and 0.95x when both threads really run at once). Without the GIL a thread
+        that waits on a lock spins or sleeps briefly, so a contended run mostly stays above the
+        mark; the filter is what the targets are judged on. All runs when none qualifies."""
+        kept = [x for x in rs if x[7] >= 0.95]
+        return kept or rs
+
     print()
     print(f"{'row':31s} {'1 thread':>9s} {f'{n} threads':>10s} {'scaling':>8s} {'median':>7s} "
           f"{'cpu 1':>6s} {f'cpu {n}':>6s}")
     print(f"{'':31s} {'Mreads/s':>9s} {'Mreads/s':>10s} {'(best)':>8s}")
     scaling = {}
+    kept_counts = []
     for name, _, _, _ in CASES:
-        one, many = results[name][1], results[name][n]
+        one, many = concurrent(results[name][1]), concurrent(results[name][n])
+        kept_counts.append(len([x for x in results[name][n] if x[7] >= 0.95]))
         (b1, c1, *_), (bn, cn, *_) = best(one), best(many)
         med = statistics.median(x[0] for x in many) / statistics.median(x[0] for x in one)
         scaling[name] = bn / b1
@@ -254,6 +269,9 @@ def main():
               f"{c1:6.0%} {cn:6.0%}")
     print(f"(best: of the runs; median: median {n}-thread / median 1-thread throughput; cpu: the "
           f"threads' CPU time / ({n} x wall) in the best run)")
+    print(f"(only runs in which every thread ran >= 95% of the wall time count: "
+          f"{min(kept_counts)}-{max(kept_counts)} of {repeats} {n}-thread runs per row; a row "
+          f"with none uses all its runs, and then measures the machine's load)")
 
     print()
     many = results["shared  tether drop + refetch"][n]

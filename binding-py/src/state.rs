@@ -27,6 +27,9 @@ pub struct Stats {
     /// Lookups that replaced a canonical wrapper whose dealloc did not come (parked by CPython
     /// 3.14's trashcan): the one case where a re-fetch gets a new address.
     pub replaced: Counter,
+    /// Live field descriptors of `tether.Object` classes (each owns its field's accessors;
+    /// freed with its class).
+    pub field_descriptors: Counter,
 }
 
 impl Stats {
@@ -41,6 +44,7 @@ impl Stats {
             discarded: Counter::new(),
             uncached_deaths: Counter::new(),
             replaced: Counter::new(),
+            field_descriptors: Counter::new(),
         }
     }
 
@@ -55,7 +59,7 @@ impl Stats {
     }
 
     /// The counters as `(name, value)` pairs, in a stable order.
-    pub fn snapshot(&self) -> [(&'static str, isize); 8] {
+    pub fn snapshot(&self) -> [(&'static str, isize); 9] {
         // Relaxed: a diagnostic snapshot.
         [
             ("native_alive", self.native_alive.load(Relaxed)),
@@ -66,6 +70,7 @@ impl Stats {
             ("discarded", self.discarded.load(Relaxed)),
             ("uncached_deaths", self.uncached_deaths.load(Relaxed)),
             ("replaced", self.replaced.load(Relaxed)),
+            ("field_descriptors", self.field_descriptors.load(Relaxed)),
         ]
     }
 }

@@ -16,7 +16,10 @@ use std::sync::OnceLock;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use super::capi::CApi;
 use super::native::{raise, type_name};
+use crate::runtime::Runtime;
+use crate::state::Stats;
 
 /// The accessors a field descriptor calls and owns.
 pub(crate) struct Accessors {
@@ -78,6 +81,8 @@ pub(crate) unsafe fn new_field_descriptor<'py>(
         ptr::write(&raw mut (*d).name, name.clone().into_any().into_ptr());
         ptr::write(&raw mut (*d).accessors, accessors);
         // (`PyType_GenericAlloc` already tracked it for the collector; `traverse` skips nulls.)
+        // Not serialized: a descriptor may die on any attached thread, free-threaded.
+        Stats::add(&CApi.state().stats.field_descriptors, 1, false);
         Ok(Bound::from_owned_ptr(py, o))
     }
 }
@@ -331,6 +336,7 @@ unsafe extern "C" fn field_dealloc(o: *mut ffi::PyObject) {
         ffi::Py_XDECREF((*d).name);
         let accessors = ptr::read(&raw const (*d).accessors);
         (accessors.free)(accessors.closure);
+        Stats::add(&CApi.state().stats.field_descriptors, -1, false);
         ffi::PyObject_GC_Del(o.cast());
         // A heap type's instances each hold a reference to it.
         ffi::Py_DECREF(ty.cast());

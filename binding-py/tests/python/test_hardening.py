@@ -339,29 +339,24 @@ def test_iterating_a_moved_array_fails_at_iter():
     assert list(iter(b)) == [1, 2]
 
 
-def _rss_kib():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 // 1024
-
-
-@pytest.mark.thread_unsafe(reason="measures the process's memory")
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.thread_unsafe(reason="counts the process's field descriptors")
 def test_classes_made_at_run_time_free_their_fields():
     # Each field's accessors were leaked (about 330 bytes a field, for ever): a class factory
     # grew without bound. They now belong to the field's descriptor, freed with the class.
-    def make(n):
-        for _ in range(n):
-            C = type(tether.Object)(
-                "Q", (tether.Object,), {"__annotations__": {f"a{i}": int for i in range(10)}}
-            )
-            o = C(*range(10))
-            assert o.a3 == 3
-        gc.collect()
-
-    make(500)
-    before = _rss_kib()
-    make(5000)  # leaking, this grew by about 16 MiB
-    assert _rss_kib() - before < 4096
+    gc.collect()
+    before = T.stats()["field_descriptors"]
+    classes = [
+        type(tether.Object)(
+            "Q", (tether.Object,), {"__annotations__": {f"a{i}": int for i in range(10)}}
+        )
+        for _ in range(50)
+    ]
+    assert T.stats()["field_descriptors"] >= before + 500
+    objects = [C(*range(10)) for C in classes]
+    assert all(o.a3 == 3 for o in objects)
+    del classes, objects
+    gc.collect()
+    assert T.stats()["field_descriptors"] <= before
 
 
 def test_a_field_descriptor_checks_its_instance_and_outlives_its_class():
