@@ -21,14 +21,25 @@ use super::native::{raise, type_name};
 use crate::runtime::Runtime;
 use crate::state::Stats;
 
-/// The accessors a field descriptor calls and owns.
+/// The accessors a field descriptor calls and owns (`get` and `closure` first: with `owner`
+/// they are all that a read loads, next to the object's head).
+#[repr(C)]
 pub(crate) struct Accessors {
     pub(crate) get: unsafe extern "C" fn(*mut ffi::PyObject, *mut c_void) -> *mut ffi::PyObject,
-    pub(crate) set:
-        unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject, *mut c_void) -> c_int,
     /// Passed to `get` and `set`; freed by `free` when the descriptor dies.
     pub(crate) closure: *mut c_void,
+    pub(crate) set:
+        unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::PyObject, *mut c_void) -> c_int,
     pub(crate) free: unsafe fn(*mut c_void),
+}
+
+#[cfg(all(Py_GIL_DISABLED, Py_3_14))]
+// SAFETY: the signature is CPython's (3.14, `Include/cpython/object.h`):
+// `int PyUnstable_Object_EnableDeferredRefcount(PyObject *obj)`; not in pyo3-ffi yet.
+unsafe extern "C" {
+    /// Gives `obj` (a GC-tracked object) a deferred reference count: references from the
+    /// interpreter's stack are not counted, and the collector frees it. 1 if enabled.
+    fn PyUnstable_Object_EnableDeferredRefcount(obj: *mut ffi::PyObject) -> c_int;
 }
 
 /// The descriptor object.
@@ -38,9 +49,9 @@ struct FieldDescr {
     /// The class whose instances it applies to (a strong reference, as a getset descriptor's
     /// `d_type`): every access checks the instance against it. Null only after `tp_clear`.
     owner: *mut ffi::PyObject,
+    accessors: Accessors,
     /// The field's name (a strong reference to a `str`).
     name: *mut ffi::PyObject,
-    accessors: Accessors,
 }
 
 /// The descriptor type, made once (`tether._core.field`).
@@ -81,6 +92,12 @@ pub(crate) unsafe fn new_field_descriptor<'py>(
         ptr::write(&raw mut (*d).name, name.clone().into_any().into_ptr());
         ptr::write(&raw mut (*d).accessors, accessors);
         // (`PyType_GenericAlloc` already tracked it for the collector; `traverse` skips nulls.)
+        // Free-threaded, as CPython does for its own descriptors (`descr_new`): a deferred
+        // count, so the attribute lookup of every read of the field takes no reference to the
+        // descriptor (its stack reference is not counted). The collector frees it. (A failure
+        // leaves an ordinary count: harmless.)
+        #[cfg(all(Py_GIL_DISABLED, Py_3_14))]
+        PyUnstable_Object_EnableDeferredRefcount(o);
         // Not serialized: a descriptor may die on any attached thread, free-threaded.
         Stats::add(&CApi.state().stats.field_descriptors, 1, false);
         Ok(Bound::from_owned_ptr(py, o))
