@@ -288,19 +288,23 @@ unsafe fn member_get_rest(
     match read.and_then(|r| unsafe { r.finish() }) {
         Ok(Some(v)) => v,
         Ok(None) => {
-            raise(
-                // SAFETY: reading an exception type object.
-                unsafe { ffi::PyExc_AttributeError },
-                &format!(
-                    "'{}' object has no attribute '{}' (it is not set)",
-                    type_name(o),
-                    name
-                ),
-            );
+            unset_error(o, name);
             core::ptr::null_mut()
         }
         Err(Raised) => core::ptr::null_mut(),
     }
+}
+
+/// The `AttributeError` for reading or deleting an unset member `name` of `o`.
+fn unset_error(o: *mut ffi::PyObject, name: &str) -> Raised {
+    raise(
+        // SAFETY: reading an exception type object.
+        unsafe { ffi::PyExc_AttributeError },
+        &format!(
+            "'{}' object has no attribute '{name}' (it is not set)",
+            type_name(o)
+        ),
+    )
 }
 
 /// `getset` setter of a member: checks, converts (a tied object to a native reference), stores;
@@ -345,15 +349,7 @@ where
     match old {
         Ok(Some(None)) if value.is_null() => {
             // `del obj.name` of an unset member: as for a `__slots__` attribute.
-            raise(
-                // SAFETY: reading an exception type object.
-                unsafe { ffi::PyExc_AttributeError },
-                &format!(
-                    "'{}' object has no attribute '{}' (it is not set)",
-                    type_name(o),
-                    access.name
-                ),
-            );
+            unset_error(o, &access.name);
             -1
         }
         Ok(Some(old)) => {
