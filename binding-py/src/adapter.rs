@@ -35,13 +35,19 @@ mod patience {
         static SINCE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
     }
 
-    /// The first miss of a lookup on a wrapper.
+    /// The first miss of a lookup on a wrapper. Out of line, like [`exhausted`]: inlined into
+    /// the kernel's lookup, the thread-local's address was computed in its prologue, on every
+    /// revival and fresh wrapper (a `__tls_get_addr` call), not only on a miss.
+    #[cold]
+    #[inline(never)]
     pub(super) fn start() {
         #[cfg(not(any(loom, feature = "shuttle")))]
         let _ = SINCE.try_with(|s| s.set(Some(std::time::Instant::now())));
     }
 
     /// Whether `patience` passed since `start` (always, under a checker).
+    #[cold]
+    #[inline(never)]
     pub(super) fn exhausted(patience: core::time::Duration) -> bool {
         #[cfg(not(any(loom, feature = "shuttle")))]
         return SINCE
