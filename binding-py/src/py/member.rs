@@ -15,15 +15,17 @@ use super::tied::Tied;
 /// `tether.Object` are `Member`s.
 ///
 /// Every access takes a [`Python`] token: with a GIL, the GIL is what serialises the cell (it
-/// needs no lock); free-threaded, a reader clones and a writer swaps under a small mutex whose
-/// critical sections never block, allocate or run Python code. Values are dropped outside it.
+/// needs no lock); free-threaded, a reader clones and a writer swaps under a small spin lock
+/// whose critical sections never block, allocate or run Python code (so a waiter only yields its
+/// time slice, and the unlock is a plain store: one read-modify-write per access, not a mutex's
+/// two). Values are dropped outside it.
 ///
 /// [`ClassDef::member`]: super::class::ClassDef::member
 pub struct Member {
     #[cfg(not(Py_GIL_DISABLED))]
     cell: core::cell::UnsafeCell<Option<Value>>,
     #[cfg(Py_GIL_DISABLED)]
-    cell: std::sync::Mutex<Option<Value>>,
+    cell: spin::mutex::SpinMutex<Option<Value>, spin::relax::Yield>,
 }
 
 // SAFETY: GIL builds: shared access only happens with the GIL held (every method takes a
@@ -50,7 +52,7 @@ impl Member {
             #[cfg(not(Py_GIL_DISABLED))]
             cell: core::cell::UnsafeCell::new(None),
             #[cfg(Py_GIL_DISABLED)]
-            cell: std::sync::Mutex::new(None),
+            cell: spin::mutex::SpinMutex::new(None),
         }
     }
 
@@ -64,8 +66,7 @@ impl Member {
         }
         #[cfg(Py_GIL_DISABLED)]
         {
-            *m.cell.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Value::Native(value.into_handle()));
+            *m.cell.lock() = Some(Value::Native(value.into_handle()));
         }
         m
     }
@@ -144,7 +145,7 @@ impl Member {
         }
         #[cfg(Py_GIL_DISABLED)]
         {
-            let cell = self.cell.lock().unwrap_or_else(|e| e.into_inner());
+            let cell = self.cell.lock();
             f(cell.as_ref())
         }
     }
@@ -158,7 +159,7 @@ impl Member {
         // SAFETY: the GIL serialises every access to the cell; nothing here runs Python code.
         let cell = unsafe { &*self.cell.get() };
         #[cfg(Py_GIL_DISABLED)]
-        let Ok(cell) = self.cell.try_lock() else {
+        let Some(cell) = self.cell.try_lock() else {
             return;
         };
         if let Some(Value::Py(p)) = cell.as_ref() {
@@ -171,11 +172,7 @@ impl Member {
         #[cfg(not(Py_GIL_DISABLED))]
         let v = self.cell.get_mut().take();
         #[cfg(Py_GIL_DISABLED)]
-        let v = self
-            .cell
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let v = self.cell.get_mut().take();
         v
     }
 
@@ -197,7 +194,7 @@ impl Member {
         }
         #[cfg(Py_GIL_DISABLED)]
         {
-            let cell = self.cell.lock().unwrap_or_else(|e| e.into_inner());
+            let cell = self.cell.lock();
             match cell.as_ref() {
                 None => Read::Unset,
                 // SAFETY: attached (caller).
@@ -220,7 +217,7 @@ impl Member {
         }
         #[cfg(Py_GIL_DISABLED)]
         {
-            let mut cell = self.cell.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cell = self.cell.lock();
             core::mem::replace(&mut *cell, value)
         }
     }
@@ -256,7 +253,7 @@ where
     let access = unsafe { &*closure.cast::<MemberAccess<T, P>>() };
     // SAFETY: CPython calls getters attached, on a live instance. The projection only borrows
     // (it runs no Python code), and `read` holds no borrow past a point where the GIL or the
-    // critical section could be let go.
+    // move lock could be let go.
     let read = unsafe {
         with_value::<T, _>(o, |_, v| {
             (access.project)(v).map_or(Read::Unset, |m| m.read())

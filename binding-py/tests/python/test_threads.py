@@ -111,6 +111,38 @@ def test_threads_mix_moves_stores_and_reads():
     run(6, body)
 
 
+@pytest.mark.thread_unsafe(reason="spawns its own threads")
+def test_move_races_reads_of_the_moved_wrapper():
+    """Readers of one wrapper's field race its `_move()`: each read returns the field's value or
+    raises the moved-from RuntimeError. The mover drops what `_move()` returned at once, so the
+    native object dies as soon as no read holds it: a read that borrowed the handle unserialised
+    with the move would read freed memory (free-threaded, the wrapper's move lock prevents it)."""
+    for r in range(300):
+        inner = Inner(r)
+        o = Outer(inner)
+
+        def body(k, o=o, inner=inner):
+            if k == 0:
+                for _ in range(r % 7):
+                    assert o.x is inner
+                moved = o._move()
+                assert moved.x is inner
+                del moved  # the native Outer dies once no read holds it
+                return
+            for _ in range(500):
+                try:
+                    x = o.x
+                except RuntimeError as e:
+                    assert "moved" in str(e)
+                    return
+                assert x is inner
+
+        run(4, body)
+        with pytest.raises(RuntimeError, match="moved"):
+            o.x
+        assert inner.value == r
+
+
 def test_refetch_under_parallel_runner():
     """Runs once per pytest-run-parallel thread, all threads sharing module-level state."""
     o = SHARED
