@@ -3,7 +3,7 @@
 use core::ptr::NonNull;
 
 use crate::backoff::Backoff;
-use crate::frontend::flawed;
+use crate::frontend::{flawed, serial_reclaim};
 use crate::native::{NativeObject, WrapperOf};
 use crate::sync::atomic::Ordering;
 use crate::word::{Raw, State};
@@ -197,9 +197,13 @@ impl<N: NativeObject> InTransit<N> {
         } else {
             (Ordering::Release, Ordering::Acquire)
         };
-        // Always a compare-exchange, even for a serialized frontend: reclaim may run on a
-        // foreign thread without the runtime's lock and race this transition.
-        let settled = if flawed!(N::Frontend, SerializedSettle) {
+        // A serialized frontend settles holding the runtime's lock. If its attach takes that
+        // lock too, reclaim writes a word that is not Detached only holding it (it attaches
+        // first on a foreign thread; after a refused attach at shutdown it leaves the word
+        // alone): nothing comes between the load and the store, so they are plain (Acquire
+        // load, Release store: the orderings above, both directions at once). Otherwise a
+        // reclaim on a foreign thread can race this transition: a compare-exchange.
+        let settled = if serial_reclaim::<N::Frontend>() {
             word.cas_serial::<N::Frontend>(transit, inactive, success, failure)
         } else {
             word.cas(transit, inactive, success, failure)

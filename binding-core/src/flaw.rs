@@ -39,10 +39,11 @@ pub enum Flaw {
     /// `Acquire`): a reviver or reclaimer reuses the block without seeing the dying thread's
     /// last writes to it.
     SettleRelaxed = 12,
-    /// GIL mode: the settle, too, is a plain load and store, as if the global lock excluded
-    /// every other writer; but reclaim runs on foreign threads without it and defers to a settle
-    /// that no longer looks (the native block leaks), or both free it.
-    SerializedSettle = 13,
+    /// GIL mode: reclaim writes the word without holding the runtime's lock (the general
+    /// mode's compare-exchange, on a foreign thread, without attaching first), while the settle
+    /// is a plain load and store under the lock: reclaim's deferral lands between the settle's
+    /// load and its store, and the native block leaks.
+    ReclaimWithoutLock = 13,
     /// GIL mode: the frontend declares `SERIALIZED` but its threads do not hold a global lock
     /// (a free-threaded runtime mistaking itself for a GIL build): two lookups both publish.
     /// A frontend bug, not a kernel one; the model frontend implements it.
@@ -51,11 +52,15 @@ pub enum Flaw {
     /// wrapper replaced (a takeover) frees the wrapper without ordering after the replacing
     /// lookup's try-incref read of it (found by ThreadSanitizer through the C ABI).
     DeallocFailureRelaxed = 15,
+    /// GIL mode: a reclaim on a foreign thread attaches (takes the lock) but acts on the word it
+    /// read before: a settle that ran in between has cached the wrapper, and reclaim's deferral
+    /// defers to a settler that is gone (the native block leaks).
+    ReclaimStaleWord = 16,
 }
 
 impl Flaw {
     /// Every variant, the correct one first.
-    pub const ALL: [Flaw; 16] = [
+    pub const ALL: [Flaw; 17] = [
         Flaw::None,
         Flaw::UnlockRelaxed,
         Flaw::ReviveWithoutRearm,
@@ -69,9 +74,10 @@ impl Flaw {
         Flaw::WaitForParkedDealloc,
         Flaw::TakeoverWithoutTryIncref,
         Flaw::SettleRelaxed,
-        Flaw::SerializedSettle,
+        Flaw::ReclaimWithoutLock,
         Flaw::SerializedWithoutGil,
         Flaw::DeallocFailureRelaxed,
+        Flaw::ReclaimStaleWord,
     ];
 
     /// The variant with discriminant `n` (for const-generic selection).

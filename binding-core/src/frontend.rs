@@ -32,10 +32,30 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
     /// lookups, deallocs, settles, rebinds — runs while the calling thread holds one
     /// runtime-wide lock, which the thread lets go only inside [`backoff`](Self::backoff) and
     /// inside [`WrapperFactory::make_fresh`](crate::WrapperFactory::make_fresh) (never between
-    /// a kernel load and its store). Only reclaim, which may run on any thread without that
-    /// lock, is exempt; the kernel keeps the two transitions it can race (the settle and
-    /// reclaim's deferral) as compare-exchanges. Breaking the promise breaks S1 and S4.
+    /// a kernel load and its store). Only reclaim may run on any thread without that lock;
+    /// unless the frontend also declares [`ATTACH_LOCKS`](Self::ATTACH_LOCKS), the kernel keeps
+    /// the two transitions reclaim can race (the settle and reclaim's deferral) as
+    /// compare-exchanges. Breaking the promise breaks S1 and S4.
     const SERIALIZED: bool = false;
+
+    /// [`SERIALIZED`](Self::SERIALIZED) frontends only: whether [`attach`](Self::attach) takes
+    /// the runtime's global lock (re-entrantly) and holds it for the attachment's life (CPython:
+    /// `PyGILState_Ensure`). Then reclaim touches a word that is not Detached only holding the
+    /// lock ([`holds_lock`](Self::holds_lock), else it attaches first), so it cannot meet a
+    /// settle between that one's load and store, and the settle is a plain load and store too:
+    /// one read-modify-write less per wrapper drop. Default `false` (the settle stays a
+    /// compare-exchange). Saying `true` for an `attach` that does not take the lock breaks S2.
+    const ATTACH_LOCKS: bool = false;
+
+    /// [`SERIALIZED`](Self::SERIALIZED) and [`ATTACH_LOCKS`](Self::ATTACH_LOCKS) frontends
+    /// only: whether the calling thread holds the runtime's global lock right now (a GIL build
+    /// of CPython: the thread has an attached thread state). Reclaim asks it to skip
+    /// [`attach`](Self::attach) in the common case, a reclaim run re-entrantly inside a
+    /// wrapper's dealloc. Must be cheap, must not block, and must never say `true` to a thread
+    /// that does not hold the lock (a wrong `false` only costs an attach). Default `false`.
+    fn holds_lock(&self) -> bool {
+        false
+    }
 
     /// Proof of being attached to the runtime (for a reclaim on a foreign thread). Dropping it
     /// detaches again.
@@ -111,6 +131,10 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
 
     /// Attaches the calling thread to the runtime so it may free wrapper memory, or `None` once
     /// shutdown began (never call into a finalising runtime, lesson 5).
+    ///
+    /// With [`ATTACH_LOCKS`](Self::ATTACH_LOCKS), the attachment holds the runtime's global lock
+    /// for its life, re-entrantly if the thread holds it already: reclaim relies on it to
+    /// exclude the settle.
     fn attach(&self) -> Option<Self::Attachment>;
 
     /// Frees the memory of a cached (Inactive) wrapper whose native object is being reclaimed.
@@ -135,6 +159,13 @@ pub unsafe trait Frontend: Clone + Send + Sync + 'static {
     #[cfg(feature = "teeth")]
     #[doc(hidden)]
     const FLAW: Flaw = Flaw::None;
+}
+
+/// Whether reclaim and the settle of frontend `F`'s words are serialized by its global lock
+/// ([`Frontend::SERIALIZED`] and [`Frontend::ATTACH_LOCKS`]): then the settle is a plain load
+/// and store.
+pub(crate) const fn serial_reclaim<F: Frontend>() -> bool {
+    F::SERIALIZED && F::ATTACH_LOCKS
 }
 
 /// `true` when frontend `F` runs the broken variant `$flaw`; constant `false` without `teeth`.

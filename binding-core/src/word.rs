@@ -248,8 +248,9 @@ impl<W> BindingWord<W> {
             return self.cas(current, new, success, failure);
         }
         // Acquire / Release, whatever the caller asked for (free on x86 and on ARM's
-        // load-acquire/store-release): the global lock orders the serialized writers, but the
-        // settle and reclaim do not take it, and they read what these stores publish.
+        // load-acquire/store-release): the global lock orders the serialized writers, but
+        // reclaim reads the word before it takes the lock (and, after a refused attach at
+        // shutdown, without it), and it reads what these stores publish.
         let seen = self.load(Ordering::Acquire);
         if seen != current {
             return Err(seen);

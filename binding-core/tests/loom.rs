@@ -168,12 +168,16 @@ mod gil_mode {
 
     cell_tests!(gil = true, Own; takeover_vs_late_dealloc);
 
-    /// The one race left under the lock: a dealloc's settle against a reclaim on a thread
-    /// without it. Both orders must be reached.
+    /// A dealloc's settle against a reclaim on a thread without the lock (which attaches, taking
+    /// it, before it touches the word). Both orders must be reached.
     #[test]
     fn both_settle_orders_are_explored() {
         assert_both_settle_orders("gil ", common::dealloc_reclaim::<0, true, Own>);
     }
+
+    // The same race while the runtime starts finalising: a refused attach leaves the word to
+    // the settler (the block leaks with its cached wrapper, on purpose); nothing is freed twice.
+    flow_tests!(gil = true, Own, "TETHER_LOOM_GIL_BOUND3", 1; dealloc_reclaim_shutdown);
 }
 
 /// A foreign object system ([`Foreign`]: one count of its own, no weak references, `reclaim`
@@ -279,9 +283,13 @@ teeth! {
     // A settle published with Relaxed: the reviver (or the reclaimer freeing the block) writes
     // the block's memory without a happens-before edge from the dying thread's last writes.
     teeth_settle_relaxed: SettleRelaxed in lookup_dealloc at 2 finds "Causality violation";
-    // GIL mode: a settle made a plain load and store, as if the global lock excluded every
-    // writer; a reclaim on a thread without it slips between the two.
-    teeth_serialized_settle: SerializedSettle in dealloc_reclaim gil true at 2
+    // GIL mode: the settle is a plain load and store under the global lock; a reclaim on a
+    // thread without it (not attaching first) slips its deferral between the two.
+    teeth_reclaim_without_lock: ReclaimWithoutLock in dealloc_reclaim gil true at 2
+        finds "S2 violated" | "S1 violated";
+    // GIL mode: a reclaim that attaches (takes the lock) but acts on the word it read before:
+    // the settle ran in between, and the deferral defers to nobody.
+    teeth_reclaim_stale_word: ReclaimStaleWord in dealloc_reclaim gil true at 2
         finds "S2 violated" | "S1 violated";
     // GIL mode declared by a runtime whose threads hold no global lock: plain stores race.
     teeth_serialized_without_gil: SerializedWithoutGil in lookup_lookup gil true at 2

@@ -76,7 +76,11 @@ fn gil_mode() {
     let mut scenarios: Vec<Scenario> = common::cells::<0, true, Own>();
     scenarios.extend(common::weak_cells::<0, true>());
     scenarios.extend(common::flows::<0, true, Own>());
-    scenarios.extend::<[Scenario; 2]>([
+    scenarios.extend::<[Scenario; 3]>([
+        (
+            "gil: dealloc x reclaim x shutdown",
+            common::dealloc_reclaim_shutdown::<0, true, Own>,
+        ),
         ("gil: 4 actors, 3 objects", || {
             common::many_actors::<0, true, Own>(4, 3)
         }),
@@ -170,7 +174,8 @@ teeth! {
     teeth_upgrade_blind_increment: UpgradeBlindIncrement in upgrade_last_drop finds "S1 violated";
     teeth_wait_for_parked_dealloc: WaitForParkedDealloc in parked_dealloc_lookup finds "L1 violated" | "deadlock";
     teeth_takeover_without_try_incref: TakeoverWithoutTryIncref in missed_lookup_sees_revival finds "S4 violated";
-    teeth_serialized_settle: SerializedSettle in dealloc_reclaim gil true finds "S2 violated" | "S1 violated";
+    teeth_reclaim_without_lock: ReclaimWithoutLock in dealloc_reclaim gil true finds "S2 violated" | "S1 violated";
+    teeth_reclaim_stale_word: ReclaimStaleWord in dealloc_reclaim gil true finds "S2 violated" | "S1 violated";
     teeth_serialized_without_gil: SerializedWithoutGil in lookup_lookup gil true finds "S4 violated";
     teeth_gil_fresh_blind_store: FreshBlindStore in lookup_lookup gil true finds "S4 violated";
     teeth_foreign_reclaim_frees_in_transit: ReclaimFreesInTransit in dealloc_reclaim on Foreign finds "S1 violated" | "S2 violated";

@@ -246,6 +246,9 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
     type Attachment = Attached<R>;
 
     const SERIALIZED: bool = R::SERIALIZED;
+    // `attach` is `PyGILState_Ensure` (after the shutdown check), which takes the GIL on GIL
+    // builds and holds it until the attachment's `PyGILState_Release`.
+    const ATTACH_LOCKS: bool = R::SERIALIZED;
 
     #[inline]
     unsafe fn try_incref(&self, w: NonNull<R::Object>) -> bool {
@@ -307,6 +310,15 @@ unsafe impl<R: Runtime> Frontend for Interp<R> {
         // SAFETY: the kernel holds the word's lock, so `old`'s memory is live.
         unsafe { rt.note_replaced(old) };
         Stats::add(&rt.state().stats.replaced, 1, rt.has_gil());
+    }
+
+    #[inline]
+    fn holds_lock(&self) -> bool {
+        // GIL mode is declared only on GIL builds, where a thread with an attached thread state
+        // holds the GIL (`Runtime::is_attached`: a thread-local read from 3.12). The kernel asks
+        // only when `SERIALIZED`; the runtime's answer is then exact (never true for a thread
+        // that does not hold the GIL, false once the runtime is finalised).
+        R::SERIALIZED && self.0.is_attached()
     }
 
     fn is_alive(&self) -> bool {

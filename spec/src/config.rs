@@ -63,19 +63,19 @@ pub enum Bug {
     /// Active(spare) as soon as it holds the lock, without a failing `try_incref` under it, so a
     /// wrapper revived meanwhile loses the binding while alive.
     TakeoverWithoutTryIncref,
-    /// GIL mode (`Config::gil`): the settle, too, is a plain load and store instead of a
-    /// compare-exchange ("everything runs under the GIL"). Reclaim runs without the GIL on a
-    /// foreign thread and clears IN_TRANSIT between the settler's load and its store: the
-    /// settler caches W, nobody frees the allocation.
-    SerializedSettle,
+    /// GIL mode (`Config::gil`): reclaim on the foreign thread clears IN_TRANSIT without taking
+    /// the GIL (the general mode's compare-exchange, no attach first), while the settle is a
+    /// plain load and store under the GIL: the clear lands between them, the settler caches W,
+    /// nobody frees the allocation.
+    ReclaimWithoutGil,
     /// GIL mode's word operations (plain loads and stores, a hit without the per-word lock) on a
     /// runtime that has no GIL (a free-threaded runtime wrongly declaring itself serialized):
     /// nothing serializes the load and the store of two threads.
     SerializedWithoutGil,
-    /// GIL mode with reclaim's InTransit → Inactive as a plain load and store: the settler's
-    /// compare-exchange lands between them, caches W and leaves; reclaim's store then defers to a
+    /// GIL mode with a reclaim that takes the GIL (attaches) but acts on the word it loaded
+    /// before: the settler cached W in between, and reclaim's store of W|INACTIVE defers to a
     /// settler that is gone.
-    SerializedReclaim,
+    ReclaimStaleWord,
     /// GIL mode with a wait that keeps the GIL (a spin or back-off without
     /// `Py_BEGIN_ALLOW_THREADS`): the thread it waits for needs the GIL to make the change.
     WaitHoldingGil,
@@ -104,9 +104,9 @@ impl Bug {
 
     /// Ways to get GIL mode wrong.
     pub const GIL: [Bug; 4] = [
-        Bug::SerializedSettle,
+        Bug::ReclaimWithoutGil,
         Bug::SerializedWithoutGil,
-        Bug::SerializedReclaim,
+        Bug::ReclaimStaleWord,
         Bug::WaitHoldingGil,
     ];
 
@@ -169,9 +169,13 @@ pub struct Config {
     /// every Python thread for every kernel step except reclaim's, and let go only inside waits,
     /// inside `make_fresh`, inside native drops and user code, and between operations. The kernel
     /// then replaces each compare-exchange on the word by a plain load and store (two steps
-    /// here), and a hit takes no per-word lock; the settle and reclaim's InTransit → Inactive
-    /// stay compare-exchanges (reclaim runs without the GIL). Reference counts are the GIL
-    /// build's: one plain count, `try_incref` fails exactly at zero.
+    /// here), and a hit takes no per-word lock. Reclaim loads the word without the GIL, and
+    /// writes one that is not Detached only holding it (a Python thread takes it back, the
+    /// foreign thread attaches, which takes it), after loading the word again; so the settle
+    /// and reclaim's InTransit → Inactive are plain loads and stores too. After shutdown the
+    /// foreign thread's attach is refused: it leaves an InTransit word alone (the allocation is
+    /// leaked with the wrapper the settler caches in it). Reference counts are the GIL build's:
+    /// one plain count, `try_incref` fails exactly at zero.
     pub gil: bool,
     /// Re-introduced historical bugs.
     pub bugs: Bugs,

@@ -364,13 +364,14 @@ pub fn bug_scenario(bug: crate::config::Bug) -> (Config, &'static str) {
         ),
         Bug::WaitForParkedDealloc => (trashcan().cfg, "L1 progress"),
         Bug::TakeoverWithoutTryIncref => (base, "S4 one wrapper"),
-        // A foreign reclaim clears IN_TRANSIT between the settler's load and store: W is
-        // cached over a dead object whose allocation nobody frees.
-        Bug::SerializedSettle => (gil(base), "S2 no leak"),
+        // A foreign reclaim without the GIL clears IN_TRANSIT between the settler's load and
+        // store: W is cached over a dead object whose allocation nobody frees.
+        Bug::ReclaimWithoutGil => (gil(base), "S2 no leak"),
         // Two lookups each load Detached and each store their fresh wrapper.
         Bug::SerializedWithoutGil => (gil(base), "S4 one wrapper"),
-        // The settler caches W between reclaim's load and its store.
-        Bug::SerializedReclaim => (gil(base), "S2 no leak"),
+        // The settler caches W between reclaim's first load and its taking the GIL; reclaim
+        // stores W|INACTIVE as if it had seen InTransit.
+        Bug::ReclaimStaleWord => (gil(base), "S2 no leak"),
         // A lookup waits for the settle with the GIL the settler needs.
         Bug::WaitHoldingGil => (gil(base), "L1 progress"),
     }

@@ -32,6 +32,10 @@ pub struct Native {
     /// Ghost (S5): the wrapper the last lookup returned while no rebind or non-cacheable death
     /// changed the identity since.
     pub identity: Option<WrapId>,
+    /// GIL mode, after shutdown: reclaim was refused its attach while a wrapper of this object
+    /// was between its dealloc and its free, and left the allocation to a settler that will
+    /// cache the wrapper instead (leaked on purpose).
+    pub leaked: bool,
 }
 
 /// Where a wrapper's memory is.
@@ -162,9 +166,9 @@ pub enum DeallocPc {
     UntrackLate(Token),
     /// Weak-reference callbacks run (user code; it may re-fetch the object).
     Callback(Token),
-    /// `tp_free` with the baton: CAS InTransit(W) → Inactive(W).
+    /// `tp_free` with the baton: CAS InTransit(W) → Inactive(W) (GIL mode: the load).
     Settle,
-    /// `SerializedSettle` only: the settle's store of Inactive(W) after a load saw InTransit(W).
+    /// GIL mode: the settle's store of Inactive(W) after its load saw InTransit(W).
     SettleStore,
     /// Reclaim deferred to us: free the native allocation.
     FreeAlloc,
@@ -186,9 +190,13 @@ pub enum DropPc {
 pub enum ReclaimPc {
     /// Load the word.
     Load,
+    /// GIL mode: take the GIL (the foreign thread attaches; refused after shutdown) and load
+    /// the word again; carries the word the first load saw.
+    Lock(Word),
     /// CAS InTransit(W) → W|INACTIVE (defer to the settler).
     ClearTransit(WrapId),
-    /// `SerializedReclaim` only: the store of W|INACTIVE after a load saw InTransit(W).
+    /// GIL mode: the store of W|INACTIVE under the GIL after the load saw InTransit(W) (the
+    /// foreign thread then detaches its thread state).
     ClearTransitStore(WrapId),
     /// CAS Inactive(W) → Detached (GIL mode: a plain store; nobody else can reach the word).
     Detach(WrapId),
@@ -359,6 +367,7 @@ impl State {
                 freed: false,
                 rooted: o.rooted,
                 identity: None,
+                leaked: false,
             })
             .collect();
         let python = Actor {

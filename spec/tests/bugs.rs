@@ -255,11 +255,11 @@ fn takeover_without_try_incref() {
 }
 
 #[test]
-fn serialized_settle_races_foreign_reclaim() {
-    // GIL mode with the settle as a plain load and store: the foreign thread's reclaim (no GIL)
-    // clears IN_TRANSIT between them, and the settler's store caches W over a dead object whose
-    // allocation nobody will free.
-    teeth(Bug::SerializedSettle, 21, |s| {
+fn reclaim_without_gil_races_the_settle() {
+    // GIL mode, the settle a plain load and store under the GIL: the foreign thread's reclaim
+    // (without the GIL, not attaching first) clears IN_TRANSIT between them, and the settler's
+    // store caches W over a dead object whose allocation nobody will free.
+    teeth(Bug::ReclaimWithoutGil, 21, |s| {
         s.objects[0].strong == 0
             && !s.objects[0].freed
             && s.wrappers.iter().any(|w| w.mem == Mem::Cached)
@@ -298,10 +298,10 @@ fn wait_holding_gil() {
 }
 
 #[test]
-fn serialized_reclaim_races_settle() {
-    // GIL mode with reclaim's InTransit → Inactive as a plain load and store: the settler's
-    // compare-exchange caches W in between, and reclaim's store then defers to nobody.
-    teeth(Bug::SerializedReclaim, 21, |s| {
+fn reclaim_stale_word_defers_to_nobody() {
+    // GIL mode with a reclaim that takes the GIL but acts on the word it loaded before: the
+    // settler cached W in between, and reclaim's store of W|INACTIVE then defers to nobody.
+    teeth(Bug::ReclaimStaleWord, 22, |s| {
         s.objects[0].strong == 0
             && !s.objects[0].freed
             && s.wrappers.iter().any(|w| w.mem == Mem::Cached)

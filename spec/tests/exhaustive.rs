@@ -157,7 +157,7 @@ fn gil_trashcan_all_options() {
 }
 
 /// Every GIL-mode graph is acyclic, and in GIL mode no word is ever locked: every binding-word
-/// write is a plain store under the GIL, or one of the two compare-exchanges (settle, reclaim).
+/// write is a plain store, under the GIL but for reclaim's detach after a refused attach.
 #[test]
 fn gil_no_livelock_no_lock() {
     for sc in scenarios::gil_scenarios() {

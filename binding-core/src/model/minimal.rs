@@ -30,6 +30,8 @@ unsafe impl<const GIL: bool> Frontend for Fast<GIL> {
     type Attachment = ();
 
     const SERIALIZED: bool = GIL;
+    // Single-threaded by contract: attaching "takes" the lock the one thread always holds.
+    const ATTACH_LOCKS: bool = GIL;
 
     unsafe fn try_incref(&self, w: NonNull<FastWrapper<GIL>>) -> bool {
         // SAFETY: the kernel holds the word's lock; `w` is live.
@@ -54,6 +56,10 @@ unsafe impl<const GIL: bool> Frontend for Fast<GIL> {
     unsafe fn untrack(&self, _w: NonNull<FastWrapper<GIL>>) {}
     fn backoff(&self, _spins: u32) {
         std::thread::yield_now();
+    }
+    fn holds_lock(&self) -> bool {
+        // `Fast<true>` is single-threaded by contract: its one thread is always "under the lock".
+        GIL
     }
     fn is_alive(&self) -> bool {
         true

@@ -420,10 +420,21 @@ impl<const FLAW: u8, const GIL: bool, S: System> ModelFrontend<FLAW, GIL, S> {
     /// cached ones leaked on purpose at shutdown.
     pub fn assert_quiescent(&self) {
         let natives = self.natives.live();
-        assert_eq!(natives, 0, "S2 violated: {natives} native block(s) leaked");
         // After shutdown began, reclaim leaks cached wrappers on purpose (the only exception).
         // Relaxed: the test's threads have been joined.
         let shutdown = self.shutting_down.load(Ordering::Relaxed);
+        // GIL mode, after shutdown began: a reclaim whose attach was refused while a wrapper of
+        // its object was between its dealloc and its free leaves the word to the settler, which
+        // caches the wrapper in the block: that block leaks, never without a cached wrapper.
+        let excused = if GIL && shutdown {
+            self.cached_wrappers()
+        } else {
+            0
+        };
+        assert!(
+            natives <= excused,
+            "S2 violated: {natives} native block(s) leaked"
+        );
         let live: Vec<u64> = self
             .wrappers
             .lock()
@@ -495,6 +506,8 @@ unsafe impl<const FLAW: u8, const GIL: bool, S: System> Frontend for ModelFronte
     type Attachment = Attached<FLAW, GIL, S>;
 
     const SERIALIZED: bool = GIL;
+    // Attaching enters the model GIL (`Attached::took_gil`), as `PyGILState_Ensure` takes the GIL.
+    const ATTACH_LOCKS: bool = GIL;
 
     #[cfg(feature = "teeth")]
     const FLAW: crate::flaw::Flaw = crate::flaw::Flaw::from_u8(FLAW);
@@ -563,6 +576,11 @@ unsafe impl<const FLAW: u8, const GIL: bool, S: System> Frontend for ModelFronte
             old.id()
         );
         self.stats.replaced.fetch_add(1, Relaxed);
+    }
+
+    fn holds_lock(&self) -> bool {
+        // The broken frontend that declares GIL mode without a lock holds none.
+        self.holds_gil() && self.gil.held()
     }
 
     fn is_alive(&self) -> bool {

@@ -231,6 +231,25 @@ pub fn dealloc_reclaim<const F: u8, const G: bool, S: System>() {
     finish(rt);
 }
 
+/// dealloc × reclaim × shutdown: the wrapper dies on one thread, the last other native
+/// reference is dropped on another, and the runtime starts finalising on a third. In GIL mode a
+/// reclaim whose attach is refused while the wrapper is between its dealloc and its free leaves
+/// the word to the settler (the block is then leaked with the wrapper cached in it, the one
+/// native leak `assert_quiescent` excuses after shutdown); never a double free.
+pub fn dealloc_reclaim_shutdown<const F: u8, const G: bool, S: System>() {
+    let rt = runtime::<F, G, S>();
+    let obj = object(&rt);
+    let w = rt.lookup(obj.clone());
+    let a = thread::spawn(move || drop(w));
+    let b = thread::spawn(move || drop(obj));
+    let rt2 = rt.clone();
+    let c = thread::spawn(move || rt2.shutdown());
+    a.join().unwrap();
+    b.join().unwrap();
+    c.join().unwrap();
+    finish(rt);
+}
+
 /// dealloc × move: `x` dies (its last reference dropped on one thread) racing a move of `x`
 /// on another thread that still holds a reference.
 pub fn dealloc_move<const F: u8, const G: bool, S: System>() {

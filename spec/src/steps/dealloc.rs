@@ -76,8 +76,9 @@ impl Exec<'_> {
             }
             DeallocPc::Settle => {
                 let seen = self.word(obj);
-                if seen == Word::in_transit(w) && self.cfg.has(Bug::SerializedSettle) {
-                    // The broken GIL mode: a plain load now, the store in a separate step.
+                if seen == Word::in_transit(w) && self.cfg.serialized() {
+                    // GIL mode: this was the load; the store is the next step (reclaim writes
+                    // the word only under the GIL too, so nothing comes in between).
                     self.set(at(DeallocPc::SettleStore));
                 } else if seen == Word::in_transit(w) {
                     self.write(
@@ -98,7 +99,7 @@ impl Exec<'_> {
                 self.write(
                     obj,
                     Word::inactive(w),
-                    "settle: InTransit → Inactive (plain store)",
+                    "settle: InTransit → Inactive (store, GIL)",
                 );
                 self.wrapper(w).mem = Mem::Cached;
                 self.pop();

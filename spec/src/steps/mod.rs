@@ -249,7 +249,7 @@ fn ready(s: &State, frame: &Frame) -> bool {
 /// Whether thread `a`'s innermost frame `frame` can take a step: it is not waiting (or what it
 /// waits for changed), and in GIL mode, if the step needs the GIL, nobody else holds it.
 pub fn step_enabled(cfg: &Config, s: &State, a: ActorId, frame: &Frame) -> bool {
-    ready(s, frame) && (!needs_gil(cfg, s, frame) || gil_free_for(cfg, s, a))
+    ready(s, frame) && (!needs_gil(cfg, s, a, frame) || gil_free_for(cfg, s, a))
 }
 
 /// Whether the GIL does not stop thread `a`: no GIL in this run, or it is free, or `a` holds it.
@@ -257,14 +257,16 @@ pub fn gil_free_for(cfg: &Config, s: &State, a: ActorId) -> bool {
     !cfg.has_gil() || s.gil.is_none_or(|h| h == a)
 }
 
-/// GIL mode: whether the next step of `frame` runs with the GIL held. Everything a Python
-/// thread does in a kernel operation does, except: `make_fresh` (allocation, which may collect
-/// and run user code, lets the GIL go: the allocation, the clone of the +1 into the new
+/// GIL mode: whether the next step of thread `a`'s `frame` runs with the GIL held. Everything a
+/// Python thread does in a kernel operation does, except: `make_fresh` (allocation, which may
+/// collect and run user code, lets the GIL go: the allocation, the clone of the +1 into the new
 /// wrapper and its arming are private to the thread), native reference drops (they may run
-/// arbitrary code) and reclaim's word steps (reclaim runs on any thread, without the GIL). A
-/// wait's wake-up re-acquires it. Reclaim takes it only to free a cached wrapper (the attach,
-/// refused without waiting after shutdown) until its release.
-fn needs_gil(cfg: &Config, s: &State, frame: &Frame) -> bool {
+/// arbitrary code) and reclaim's first load (reclaim runs on any thread). A wait's wake-up
+/// re-acquires it. Reclaim takes it (a Python thread takes it back, the foreign thread
+/// attaches; refused without waiting after shutdown) to write a word that is not Detached,
+/// and to free a cached wrapper, until the foreign thread's release. With `ReclaimWithoutGil`
+/// reclaim's word steps run without it, as in the general mode.
+fn needs_gil(cfg: &Config, s: &State, a: ActorId, frame: &Frame) -> bool {
     if !cfg.has_gil() {
         return false;
     }
@@ -282,11 +284,18 @@ fn needs_gil(cfg: &Config, s: &State, frame: &Frame) -> bool {
             true
         }
         Frame::DropNative { .. } => false,
-        Frame::Reclaim { pc, .. } => match pc {
-            ReclaimPc::Attach(_) => !s.shutdown,
-            ReclaimPc::FreeWrapper(_) | ReclaimPc::Release => true,
-            _ => false,
-        },
+        Frame::Reclaim { pc, .. } => {
+            let native = a == cfg.native_actor();
+            let serial = cfg.serialized() && !cfg.has(Bug::ReclaimWithoutGil);
+            match pc {
+                ReclaimPc::Lock(_) => !(native && s.shutdown),
+                ReclaimPc::ClearTransitStore(_) => true,
+                ReclaimPc::Detach(_) => serial && (!native || s.actors[usize::from(a)].attached),
+                ReclaimPc::Attach(_) => !s.shutdown,
+                ReclaimPc::FreeWrapper(_) | ReclaimPc::Release => true,
+                ReclaimPc::Load | ReclaimPc::ClearTransit(_) | ReclaimPc::FreeAlloc => false,
+            }
+        }
     }
 }
 
@@ -295,7 +304,7 @@ fn needs_gil(cfg: &Config, s: &State, frame: &Frame) -> bool {
 pub fn blocked_on_gil(cfg: &Config, s: &State, a: ActorId) -> bool {
     s.actors[usize::from(a)]
         .top()
-        .is_some_and(|f| ready(s, f) && needs_gil(cfg, s, f) && !gil_free_for(cfg, s, a))
+        .is_some_and(|f| ready(s, f) && needs_gil(cfg, s, a, f) && !gil_free_for(cfg, s, a))
 }
 
 /// GIL mode: whether `action` is a step that runs with the GIL held (taken first if free).
@@ -306,7 +315,7 @@ fn action_needs_gil(cfg: &Config, s: &State, action: Action) -> bool {
     match action {
         Action::Step(a) => s.actors[usize::from(a)]
             .top()
-            .is_some_and(|f| needs_gil(cfg, s, f)),
+            .is_some_and(|f| needs_gil(cfg, s, a, f)),
         Action::Park(_) => true,
         Action::Start(_, op) => !matches!(op, Op::DropRoot(_)),
         Action::AllocFails(_)
@@ -321,13 +330,19 @@ fn action_needs_gil(cfg: &Config, s: &State, action: Action) -> bool {
 /// left `top` as its innermost frame: its operation ended (between operations), it waits
 /// (every wait lets the GIL go), its next step runs without the GIL (`make_fresh`, a native
 /// drop, reclaim), or the step ran user code (a weak-reference callback).
-fn releases_gil(cfg: &Config, s: &State, top: Option<&Frame>, ran_user_code: bool) -> bool {
+fn releases_gil(
+    cfg: &Config,
+    s: &State,
+    a: ActorId,
+    top: Option<&Frame>,
+    ran_user_code: bool,
+) -> bool {
     match top {
         None => true,
         Some(f) => {
             ran_user_code
                 || (frame_wait(f).is_some() && !cfg.has(Bug::WaitHoldingGil))
-                || !needs_gil(cfg, s, f)
+                || !needs_gil(cfg, s, a, f)
         }
     }
 }
@@ -465,7 +480,7 @@ pub fn apply(cfg: &Config, s: &State, action: Action) -> (State, Vec<WordEvent>)
     }
     if cfg.has_gil() && x.s.gil == Some(me) {
         let top = x.s.actors[usize::from(me)].top();
-        if releases_gil(cfg, &x.s, top, ran_user_code) {
+        if releases_gil(cfg, &x.s, me, top, ran_user_code) {
             x.s.gil = None;
         }
     }

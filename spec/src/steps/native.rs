@@ -6,6 +6,11 @@ use crate::state::{DropPc, Frame, Mem, ObjId, ReclaimPc};
 use crate::word::{Kind, Word};
 
 impl Exec<'_> {
+    /// GIL mode as built: reclaim writes a word that is not Detached only under the GIL.
+    pub(crate) fn serial_reclaim(&self) -> bool {
+        self.cfg.serialized() && !self.cfg.has(Bug::ReclaimWithoutGil)
+    }
+
     pub(super) fn drop_native(&mut self, obj: ObjId, pc: DropPc) {
         match pc {
             DropPc::Strong => {
@@ -69,6 +74,10 @@ impl Exec<'_> {
                 }
                 let next = match seen.kind() {
                     Kind::Detached => ReclaimPc::FreeAlloc,
+                    // GIL mode: the word is written only under the GIL, loaded again there.
+                    Kind::InTransit(_) | Kind::Inactive(_) if self.serial_reclaim() => {
+                        ReclaimPc::Lock(seen)
+                    }
                     Kind::InTransit(w) => ReclaimPc::ClearTransit(w),
                     Kind::Inactive(w) => ReclaimPc::Detach(w),
                     Kind::Active(_) => {
@@ -82,21 +91,47 @@ impl Exec<'_> {
                 };
                 self.set(at(next));
             }
-            ReclaimPc::ClearTransit(w) if self.cfg.has(Bug::SerializedReclaim) => {
-                // The broken GIL mode: a plain load now, the store in a separate step.
-                let next = if self.word(obj) == Word::in_transit(w) {
-                    ReclaimPc::ClearTransitStore(w)
+            ReclaimPc::Lock(first) => {
+                // GIL mode. This step holds the GIL unless it is the foreign thread's and the
+                // attach is refused (shutdown began): `needs_gil`.
+                let locked = !self.is_native() || !self.s.shutdown;
+                if self.is_native() && locked {
+                    self.actor().attached = true;
+                }
+                // Load again: a settle may have run since the first load (not with the bug).
+                let seen = if self.cfg.has(Bug::ReclaimStaleWord) {
+                    first
                 } else {
-                    ReclaimPc::Load
+                    self.word(obj)
+                };
+                let next = match seen.kind() {
+                    Kind::InTransit(w) if locked => ReclaimPc::ClearTransitStore(w),
+                    Kind::InTransit(_) => {
+                        // Refused: the settler may be between its load and its store. Leave the
+                        // word alone; the settler caches W, the allocation is leaked.
+                        self.s.objects[usize::from(obj)].leaked = true;
+                        self.pop();
+                        return;
+                    }
+                    Kind::Inactive(w) => ReclaimPc::Detach(w),
+                    _ => {
+                        self.violate("S6: reclaim's word left InTransit / Inactive for another");
+                        return;
+                    }
                 };
                 self.set(at(next));
             }
             ReclaimPc::ClearTransitStore(w) => {
+                // GIL mode, under the GIL: the store after the load saw InTransit(W). Then the
+                // foreign thread detaches its thread state (the GIL goes with it).
                 self.write(
                     obj,
                     Word::inactive(w),
-                    "reclaim: clear IN_TRANSIT (plain store)",
+                    "reclaim: clear IN_TRANSIT (store, GIL)",
                 );
+                if self.is_native() {
+                    self.actor().attached = false;
+                }
                 self.pop();
             }
             ReclaimPc::ClearTransit(w) => {
@@ -118,9 +153,9 @@ impl Exec<'_> {
                 }
             }
             ReclaimPc::Detach(w) if self.cfg.serialized() => {
-                // GIL mode: a plain store after the load saw Inactive(W); nobody else can
-                // reach the word of an object without strong references but a settler, and
-                // there is none once the word is Inactive.
+                // GIL mode: a plain store after the load saw Inactive(W) (under the GIL unless
+                // the attach was refused); nobody else can reach the word of an object without
+                // strong references but a settler, and there is none once the word is Inactive.
                 self.write(obj, Word::DETACHED, "reclaim: Inactive → Detached (store)");
                 self.set(at(ReclaimPc::Attach(w)));
             }
@@ -146,6 +181,7 @@ impl Exec<'_> {
                     self.wrapper(w).mem = Mem::Leaked;
                     self.set(at(ReclaimPc::FreeAlloc));
                 } else {
+                    // (GIL mode: the foreign thread attached already, at `Lock`: re-entrant.)
                     if self.is_native() {
                         self.actor().attached = true;
                     }
