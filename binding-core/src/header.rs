@@ -176,6 +176,22 @@ pub(crate) unsafe fn release_strong<F: Frontend>(header: NonNull<Header<F>>) {
     if h.strong.fetch_sub(1, Ordering::Release) != 1 {
         return;
     }
+    // SAFETY: ours was the last strong reference.
+    unsafe { drop_last_strong(header) }
+}
+
+/// [`release_strong`] at zero, out of line (as `Arc`'s `drop_slow`): the decrement stays inlined
+/// into the wrapper's dealloc, whose common case is not the last reference, however large the
+/// value drop and reclaim behind it grow.
+///
+/// # Safety
+///
+/// The caller gave up the last strong reference to `header`.
+#[cold]
+#[inline(never)]
+unsafe fn drop_last_strong<F: Frontend>(header: NonNull<Header<F>>) {
+    // SAFETY: the strong side's weak reference keeps the block alive.
+    let h = unsafe { header.as_ref() };
     // Acquire: synchronise with every other owner's Release decrement before dropping the value.
     // A load of the counter (the end of its release sequence) rather than a fence, so that
     // ThreadSanitizer, which does not model fences, checks it too (as `std::sync::Arc` under TSan).
