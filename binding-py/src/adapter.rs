@@ -82,10 +82,6 @@ pub struct WrapperObj<R: Runtime> {
     /// The InTransit baton, handed from the dealloc to the free of the same dying wrapper on the
     /// same thread.
     baton: UnsafeCell<Option<InTransit<Header<Interp<R>>>>>,
-    /// Free-threaded: serialises reads of `slot` from Python with `_move()` (with a GIL, the GIL
-    /// does); see `py::move_lock`.
-    #[cfg(all(feature = "python", Py_GIL_DISABLED))]
-    pub(crate) move_lock: crate::py::move_lock::MoveLock,
 }
 
 impl<R: Runtime> WrapperObj<R> {
@@ -101,11 +97,6 @@ impl<R: Runtime> WrapperObj<R> {
             ptr::write(&raw mut (*w).slot, HandleSlot::empty());
             ptr::write(&raw mut (*w).weaklist, ptr::null_mut());
             ptr::write(&raw mut (*w).baton, UnsafeCell::new(None));
-            #[cfg(all(feature = "python", Py_GIL_DISABLED))]
-            ptr::write(
-                &raw mut (*w).move_lock,
-                crate::py::move_lock::MoveLock::new(),
-            );
         }
     }
 
@@ -518,7 +509,7 @@ impl<R: Runtime> Interp<R> {
     /// # Safety
     ///
     /// Both are live wrappers the caller holds references to; no other thread reads `from`'s
-    /// handle concurrently (the caller serialises: the GIL, or `from`'s move lock).
+    /// handle concurrently (the caller serialises: the GIL, or `from`'s critical section).
     pub unsafe fn move_into(&self, from: NonNull<R::Object>, to: NonNull<R::Object>) -> bool {
         // SAFETY: both live (caller).
         let (f, t) = unsafe { (WrapperObj::<R>::of(from), WrapperObj::<R>::of(to)) };

@@ -253,7 +253,7 @@ where
     let access = unsafe { &*closure.cast::<MemberAccess<T, P>>() };
     // SAFETY: CPython calls getters attached, on a live instance. The projection only borrows
     // (it runs no Python code), and `read` holds no borrow past a point where the GIL or the
-    // move lock could be let go.
+    // critical section could be let go.
     let read = unsafe {
         with_value::<T, _>(o, |_, v| {
             (access.project)(v).map_or(Read::Unset, |m| m.read())

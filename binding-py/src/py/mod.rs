@@ -9,8 +9,6 @@ mod function;
 mod kind;
 pub mod member;
 mod module;
-#[cfg(Py_GIL_DISABLED)]
-pub(crate) mod move_lock;
 pub mod native;
 mod object;
 mod shield;

@@ -539,10 +539,8 @@ pub unsafe fn wrap(h: &Handle) -> Result<*mut ffi::PyObject, Raised> {
 
 /// Runs `f` on the native object behind wrapper `o`, serialised with `_move()` of `o`.
 ///
-/// `f` must not detach the thread state, block, run Python code or call `with_native` again:
-/// on GIL builds the GIL is what keeps `o`'s handle in place, free-threaded `o`'s move lock
-/// (see `py::move_lock`), which a nested call would hold together with another wrapper's (two
-/// threads nesting in opposite orders would wait for each other; debug builds panic).
+/// `f` must not detach the thread state, block or run Python code: on GIL builds the GIL is
+/// what keeps `o`'s handle in place, free-threaded the critical section on `o`.
 ///
 /// # Safety
 ///
@@ -554,16 +552,13 @@ pub unsafe fn with_native<T>(
 ) -> Result<T, Raised> {
     // SAFETY: `o` is a live wrapper (caller).
     let w = unsafe { WrapperObj::<CApi>::of(NonNull::new_unchecked(o)) };
-    // SAFETY: `o` is a live wrapper the caller holds (caller).
-    let out = unsafe {
-        types::locked(o, || {
-            let header = w.slot.header()?;
-            // SAFETY: the slot owns a reference that cannot be released while we are
-            // serialised with `_move()` (the only thing that empties a live wrapper's slot).
-            let h = ManuallyDrop::new(ObjectRef::from_raw(header));
-            Some(f(&h, meta_of(&h)))
-        })
-    };
+    let out = types::locked(o, || {
+        let header = w.slot.header()?;
+        // SAFETY: the slot owns a reference that cannot be released while we are serialised
+        // with `_move()` (the only thing that empties a live wrapper's slot).
+        let h = ManuallyDrop::new(unsafe { ObjectRef::from_raw(header) });
+        Some(f(&h, meta_of(&h)))
+    });
     out.ok_or_else(|| types::moved_error(o))
 }
 

@@ -129,20 +129,24 @@ pub unsafe fn is_tied(ty: *mut ffi::PyTypeObject) -> bool {
     dealloc.is_some_and(|d| core::ptr::fn_addr_eq(d, tether_dealloc as unsafe extern "C" fn(_)))
 }
 
-/// Runs `f` serialised with `_move()` of `o`: free-threaded, holding `o`'s move lock (see
-/// `py::move_lock`: `f` must not take another wrapper's); with a GIL, the GIL already serialises
-/// (`f` never lets it go).
-///
-/// # Safety
-///
-/// `o` is a live wrapper (of one of this module's types) the caller holds a reference to.
+/// Runs `f` serialised with `_move()` of `o`: free-threaded, inside `o`'s critical section; with
+/// a GIL, the GIL already serialises (`f` never lets it go).
 #[inline]
-pub unsafe fn locked<T>(o: *mut ffi::PyObject, f: impl FnOnce() -> T) -> T {
+pub fn locked<T>(o: *mut ffi::PyObject, f: impl FnOnce() -> T) -> T {
     #[cfg(Py_GIL_DISABLED)]
     {
-        // SAFETY: `o` is a live wrapper (caller).
-        let w = unsafe { WrapperObj::<CApi>::of(NonNull::new_unchecked(o)) };
-        w.move_lock.with(f)
+        struct End(*mut ffi::PyCriticalSection);
+        impl Drop for End {
+            fn drop(&mut self) {
+                // SAFETY: pairs with the Begin below, on the same (unmoved) section.
+                unsafe { ffi::PyCriticalSection_End(self.0) }
+            }
+        }
+        let mut cs = core::mem::MaybeUninit::<ffi::PyCriticalSection>::uninit();
+        // SAFETY: `o` is live (callers); `cs` stays in place until `End` runs.
+        unsafe { ffi::PyCriticalSection_Begin(cs.as_mut_ptr(), o) };
+        let _end = End(cs.as_mut_ptr());
+        f()
     }
     #[cfg(not(Py_GIL_DISABLED))]
     {
@@ -174,9 +178,8 @@ pub fn moved_error(o: *mut ffi::PyObject) -> Raised {
 pub unsafe fn handle_of(o: *mut ffi::PyObject) -> Result<Handle, Raised> {
     // SAFETY: `o` is a live wrapper (caller).
     let w = unsafe { WrapperObj::<CApi>::of(NonNull::new_unchecked(o)) };
-    // SAFETY: `o` is a live wrapper (caller); the clone is serialised with `_move()` of `o`,
-    // the only thing that empties its slot.
-    unsafe { locked(o, || w.slot.clone_handle()) }.ok_or_else(|| moved_error(o))
+    // SAFETY: serialised with `_move()` of `o`, the only thing that empties its slot.
+    locked(o, || unsafe { w.slot.clone_handle() }).ok_or_else(|| moved_error(o))
 }
 
 /// A new strong native reference to the object behind `o`, or `TypeError` if `o` is not a
@@ -213,13 +216,13 @@ pub unsafe extern "C" fn tether_move(
             moved_error(o);
             return ptr::null_mut();
         }
-        // Allocate outside the move lock (allocation may collect garbage and run code).
+        // Allocate outside the critical section (allocation may collect garbage).
         let ty = NonNull::new_unchecked(ffi::Py_TYPE(o));
         let Ok(to) = CPYTHON.alloc_wrapper(ty) else {
             return ptr::null_mut();
         };
         // Serialised with every read of `o`'s handle (`locked`): the mover may back off
-        // (detaching; readers then wait, detached too) only before it empties the slot.
+        // (detaching, which suspends the critical section) only before it empties the slot.
         let moved = locked(o, || CPYTHON.move_into(from, to));
         if moved {
             to.as_ptr()
