@@ -1,6 +1,7 @@
 """tether next to its peers: reading a child object `o.x`, as each binding tool exposes one.
 
     python bench.py [pyperf options, e.g. --fast]   # the full run (pyperf)
+    python bench.py --interleaved                   # ~20 s: best of 300 interleaved rounds
     python bench.py --smoke                         # seconds: rough timings, identity asserted
 
 Built and run by ci/python-peers.sh, which installs the peer modules into the interpreter's venv:
@@ -16,15 +17,23 @@ Each read is repeated 20 times per loop iteration, so the loop's own cost weighs
 result is printed in ns per read and as a ratio to the bare C getset (`f.__name__`: CPython's
 getset returning a stored str) measured in the same run. Next to each row, what identity it
 keeps. Timing never fails the run; in --smoke a missing peer or a broken identity fact does.
+
+--interleaved is for a noisy machine (a shared virtual machine whose neighbours come and go): it
+times every cell for ~2 ms in turn, 300 rounds, and reports each cell's best sample (the targets
+also on the medians). pyperf times one cell after another, so a busy minute lands on some rows
+only: on such a machine two pyperf rows timing the same statement differed by 50%.
 """
 
 import gc
+import statistics
 import sys
 import sysconfig
 import time
 
 REPEAT = 20
 SMOKE = "--smoke" in sys.argv
+INTERLEAVED = "--interleaved" in sys.argv
+ROUNDS = 300
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 BASE = "bare C getset (f.__name__)"
 
@@ -190,25 +199,35 @@ def timer(new, attr, column):
     return ns["timed"]
 
 
-def run_smoke(rows):
-    """name -> column -> seconds per read: the best of a few short perf_counter runs, the cells
-    taken in turn in every round so that a busy spell of the machine hits them all alike."""
-    loops, rounds = 2000, 9
+def run_interleaved(rows, loops, rounds):
+    """(best, median): name -> column -> seconds per read, over `rounds` rounds, every cell timed
+    once per round, in turn, so that a busy spell of the machine hits every cell alike (a
+    shared virtual machine's neighbours come and go over minutes: rows timed one after another,
+    as pyperf does, can differ by 50% for the same statement). `loops`: iterations per sample,
+    or None to size every cell's samples to about 2 ms."""
     timers = {
         (name, col): timer(new, attr, col)
         for name, (new, attr, _) in rows.items()
         for col in COLUMNS
     }
-    best = dict.fromkeys(timers, float("inf"))
-    for timed in timers.values():
+    sizes = {}
+    for cell, timed in timers.items():
         timed(100)  # warm up (and let the interpreter specialise)
+        if loops is None:
+            n = 100
+            while (t := timed(n)) < 2e-4:
+                n *= 4
+            sizes[cell] = max(100, int(n * 2e-3 / t))
+        else:
+            sizes[cell] = loops
+    samples = {cell: [] for cell in timers}
     for _ in range(rounds):
         for cell, timed in timers.items():
-            best[cell] = min(best[cell], timed(loops))
-    results = {name: {} for name in rows}
-    for (name, col), t in best.items():
-        results[name][col] = t / (loops * REPEAT)
-    return results
+            samples[cell].append(timed(sizes[cell]) / (sizes[cell] * REPEAT))
+    best, median = {name: {} for name in rows}, {name: {} for name in rows}
+    for (name, col), s in samples.items():
+        best[name][col], median[name][col] = min(s), statistics.median(s)
+    return best, median
 
 
 def run_pyperf(rows):
@@ -294,7 +313,7 @@ def targets(results, rows, gil_enabled):
     return lines
 
 
-def report(results, rows, missing, facts, how):
+def report(results, rows, missing, facts, how, medians=None):
     gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)()
     build = "GIL build"
     if FREE_THREADED:
@@ -326,23 +345,32 @@ def report(results, rows, missing, facts, how):
     print()
     for text in targets(results, rows, gil_enabled):
         print(text)
+    if medians is not None:
+        print("the same targets on every cell's median sample instead of its best:")
+        for text in targets(medians, rows, gil_enabled)[1:]:
+            print(text)
     print("(information only: timings never fail this script)")
 
 
 def main():
-    if SMOKE:
-        sys.argv.remove("--smoke")
+    for flag in ("--smoke", "--interleaved"):
+        if flag in sys.argv:
+            sys.argv.remove(flag)
     rows, missing = load_rows()
+    medians = None
     if SMOKE:
-        results = run_smoke(rows)
+        results, _ = run_interleaved(rows, loops=2000, rounds=9)
         how = "smoke run (time.perf_counter, best of 9 x 40,000 reads; rough)"
+    elif INTERLEAVED:
+        results, medians = run_interleaved(rows, loops=None, rounds=ROUNDS)
+        how = f"interleaved: best of {ROUNDS} rounds of ~2 ms per cell (time.perf_counter)"
     else:
         results = run_pyperf(rows)
         if results is None:
             return  # a pyperf worker: its parent prints
         how = "pyperf " + (" ".join(sys.argv[1:]) or "(default options)")
     facts = {name: identity_facts(new, attr) for name, (new, attr, _) in rows.items()}
-    report(results, rows, missing, facts, how)
+    report(results, rows, missing, facts, how, medians)
 
     errors = [f"{name}: missing ({missing[name]})" for name in sorted(PEERS & missing.keys())]
     for name, expected in EXPECTED.items():

@@ -182,6 +182,10 @@ impl Member {
     ///
     /// The calling thread is attached, and serialised with `_move()` of the wrapper the field
     /// was reached through (see `with_native`).
+    // Inline: the hit path of every member getter, which an extension crate instantiates (a
+    // non-generic function of this crate is not inlined across crates without it: exprtree's
+    // getters called it out of line on every read).
+    #[inline]
     pub(crate) unsafe fn read(&self) -> Read {
         #[cfg(not(Py_GIL_DISABLED))]
         // SAFETY: the GIL serialises every access to the cell, and `Value::read` keeps it (see

@@ -137,6 +137,10 @@ pub fn locked<T>(o: *mut ffi::PyObject, f: impl FnOnce() -> T) -> T {
     {
         struct End(*mut ffi::PyCriticalSection);
         impl Drop for End {
+            // Inline: every getter ends its critical section here, and an extension crate
+            // (which instantiates the getters) cannot inline a non-generic function of this
+            // crate otherwise: it would call it out of line on every read.
+            #[inline]
             fn drop(&mut self) {
                 // SAFETY: pairs with the Begin below, on the same (unmoved) section.
                 unsafe { ffi::PyCriticalSection_End(self.0) }
