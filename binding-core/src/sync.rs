@@ -229,17 +229,22 @@ pub(crate) mod park {
         static ref WORDS: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
     }
 
+    // A poisoned lock is taken anyway: it guards no data, and a model thread that panicked
+    // while holding it (the model's own assertion, a tooth that must fire) must not turn every
+    // other thread's next word write into a `PoisonError` panic that hides the real report
+    // (seen: NeverReplace's L1 violation reported as a PoisonError, once in 500 runs).
+
     /// Wakes every waiter after a word write.
     pub(crate) fn wake_all() {
-        let _guard = WORDS.0.lock().unwrap();
+        let _guard = WORDS.0.lock().unwrap_or_else(|e| e.into_inner());
         WORDS.1.notify_all();
     }
 
     /// Sleeps while `unchanged()` holds.
     pub(crate) fn wait_while(unchanged: impl Fn() -> bool) {
-        let mut guard = WORDS.0.lock().unwrap();
+        let mut guard = WORDS.0.lock().unwrap_or_else(|e| e.into_inner());
         while unchanged() {
-            guard = WORDS.1.wait(guard).unwrap();
+            guard = WORDS.1.wait(guard).unwrap_or_else(|e| e.into_inner());
         }
     }
 }

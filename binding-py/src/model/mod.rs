@@ -179,7 +179,7 @@ pub struct Model {
     stw_requests: std::sync::atomic::AtomicUsize,
     /// The last failed try-incref (object id, state), for violation messages.
     last_miss: StdMutex<Option<(u64, u8)>>,
-    debug: StdMutex<Option<Box<dyn Fn() -> String + Send>>>,
+    debug: StdMutex<Option<Arc<dyn Fn() -> String + Send + Sync>>>,
 }
 
 /// The model runtime handle (cheap to clone).
@@ -698,10 +698,12 @@ impl ModelRt {
     /// Every object's state, for violation messages.
     pub fn describe(&self) -> String {
         let me = thread_key();
-        let objects: Vec<String> = self
-            .objects
-            .lock()
-            .unwrap()
+        // A copy of the list, so that no std lock is held across the loads below: under shuttle
+        // they are scheduling points, and another model thread locking `objects` meanwhile
+        // would block the one OS thread every model thread runs on (seen: the NeverReplace
+        // tooth hung in `stop_the_world_check` while its violation message was being built).
+        let all: Vec<ObjPtr> = self.objects.lock().unwrap().clone();
+        let objects: Vec<String> = all
             .iter()
             .map(|o| {
                 // SAFETY: quarantined.
@@ -729,13 +731,9 @@ impl ModelRt {
                 )
             })
             .collect();
-        let extra = self
-            .debug
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|f| f())
-            .unwrap_or_default();
+        // Called outside the lock, as above (the test's closure may load model atomics).
+        let describe_more = self.debug.lock().unwrap().clone();
+        let extra = describe_more.map(|f| f()).unwrap_or_default();
         let miss = match *self.last_miss.lock().unwrap() {
             Some((id, life)) => format!("last try-incref miss on #{id} ({})", life_name(life)),
             None => String::from("no try-incref miss"),
@@ -744,8 +742,8 @@ impl ModelRt {
     }
 
     /// Adds `describe` output to violation messages (a test's view of its native objects).
-    pub fn on_violation(&self, describe: impl Fn() -> String + Send + 'static) {
-        *self.debug.lock().unwrap() = Some(Box::new(describe));
+    pub fn on_violation(&self, describe: impl Fn() -> String + Send + Sync + 'static) {
+        *self.debug.lock().unwrap() = Some(Arc::new(describe));
     }
 
     /// The adapter's counters.
