@@ -20,6 +20,8 @@
 #             asserted; for CI.
 # Environment: TETHER_PY_TARGET    cargo target dir (default target-py; e.g. target-py-ft)
 #              TETHER_BENCH_ARGS   pyperf options of the full run (default: --fast --quiet)
+#                                  or --interleaved: every cell in turn, best of 300 rounds
+#                                  (for a noisy machine, where pyperf's rows drift apart)
 #
 # Everything missing is installed (pip packages pinned below, from PyPI; g++ with apt-get), and
 # what is present is skipped: a second run only checks. Builds go to
