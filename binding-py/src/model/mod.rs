@@ -29,6 +29,11 @@
 //! `dying_on`, `finalized`, `ty`, type counts, counters) uses `std` atomics with `Relaxed`
 //! throughout: it only feeds the model's own assertions, is invisible to loom and shuttle, and
 //! must not add synchronisation the code under test would otherwise lack.
+//!
+//! The registries (`threads`, `objects`, ...) are `std` mutexes, invisible to the checkers too,
+//! so no code may hold one across a checker-visible operation (a model atomic, a lock of the
+//! code under test): under loom and shuttle every model thread runs on one OS thread, and a thread
+//! switched in there that takes the same `std` lock blocks them all for good.
 
 mod native;
 pub mod object;
