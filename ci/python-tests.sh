@@ -79,6 +79,11 @@ if ! skip rust; then
     >"$CARGO_TARGET_DIR/pyo3-cp314t.cfg"
   PYO3_CONFIG_FILE=$CARGO_TARGET_DIR/pyo3-cp314t.cfg cargo clippy -p binding-py --no-deps \
     --all-targets --features python --quiet -- -D warnings
+  # And 3.14 with a GIL (its 32-bit reference count has code of its own, src/py/capi.rs).
+  printf '%s\n' implementation=CPython version=3.14 shared=true abi3=false \
+    pointer_width=64 suppress_build_script_link_lines=true >"$CARGO_TARGET_DIR/pyo3-cp314.cfg"
+  PYO3_CONFIG_FILE=$CARGO_TARGET_DIR/pyo3-cp314.cfg cargo clippy -p binding-py --no-deps \
+    --all-targets --features python --quiet -- -D warnings
   # rustdoc of the extension API, without warnings.
   PYO3_PYTHON=${INTERPRETERS[0]} RUSTDOCFLAGS="-D warnings" cargo doc -p binding-py --no-deps \
     --features python --quiet
