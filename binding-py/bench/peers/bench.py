@@ -1,7 +1,7 @@
 """tether next to its peers: reading a child object `o.x`, as each binding tool exposes one.
 
     python bench.py [pyperf options, e.g. --fast]   # the full run (pyperf)
-    python bench.py --interleaved                   # ~20 s: best of 300 interleaved rounds
+    python bench.py --interleaved                   # ~10 s: best of 300 interleaved rounds
     python bench.py --smoke                         # seconds: rough timings, identity asserted
 
 Built and run by ci/python-peers.sh, which installs the peer modules into the interpreter's venv:

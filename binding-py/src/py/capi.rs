@@ -297,9 +297,7 @@ unsafe impl Runtime for CApi {
 /// the 32-bit `ob_refcnt` and is read and written as CPython's own `Py_INCREF`/`Py_DECREF` do.
 /// Not through `pyo3::ffi::Py_REFCNT`/`Py_INCREF`, which read and write the whole 64-bit word
 /// (count, overflow and flags: a flag bit would make a dead object's count look non-zero) and
-/// test it twice: 4 instructions fewer per hit under callgrind (269.5 -> 265.3 per read of a
-/// loop). Suspected of a store-forwarding stall after the interpreter's 32-bit decrement, which
-/// alternating timings did not show (1.27-1.31x -> 1.25-1.28x the bare getset: within noise).
+/// test it twice (4 instructions more per hit).
 ///
 /// # Safety
 ///
