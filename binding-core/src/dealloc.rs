@@ -85,6 +85,9 @@ pub enum Settled {
 ///
 /// `w` is a wrapper of `frontend` whose reference count reached zero, `slot` is its handle slot,
 /// and this is its only dealloc.
+// Inline: a frontend's dealloc calls it on every wrapper death (the CPython adapter from both its
+// common path and its full one, which made it an out-of-line call of ~50 instructions).
+#[inline]
 pub unsafe fn dealloc<N: NativeObject>(
     frontend: &N::Frontend,
     w: NonNull<WrapperOf<N>>,
@@ -119,6 +122,12 @@ pub unsafe fn dealloc<N: NativeObject>(
     outcome
 }
 
+/// The dealloc's binding transition: Active(w) → InTransit(w) (or Detached), waiting while a
+/// lookup holds the word's lock; `NotCanonical` if the word names another wrapper.
+// Inline, with the first try on its own: it succeeds in every dealloc but those that meet a
+// lookup's lock (never with a serialized frontend), so the waiting loop and its back-off state
+// stay out of line.
+#[inline]
 fn transition<N: NativeObject>(
     frontend: &N::Frontend,
     word: &crate::BindingWord<WrapperOf<N>>,
@@ -131,27 +140,75 @@ fn transition<N: NativeObject>(
         Caching::Cache => State::InTransit(w),
         Caching::Forget => State::Detached,
     };
+    // Orderings: as in `transition_wait`'s loop, which this first try is.
+    match word.cas_serial::<N::Frontend>(
+        active,
+        Raw::encode(target),
+        Ordering::AcqRel,
+        transition_failure_order::<N::Frontend>(),
+    ) {
+        Ok(()) => transitioned(caching, object, w),
+        Err(seen) if seen == active.locked() => {
+            transition_wait(frontend, word, w, caching, object, seen)
+        }
+        Err(_) => Dealloc::NotCanonical,
+    }
+}
+
+/// The dealloc's outcome after its transition.
+#[inline(always)]
+fn transitioned<N: NativeObject>(
+    caching: Caching,
+    object: NonNull<N>,
+    w: NonNull<WrapperOf<N>>,
+) -> Dealloc<N> {
+    match caching {
+        Caching::Cache => Dealloc::Cached(InTransit { object, wrapper: w }),
+        Caching::Forget => Dealloc::Detached,
+    }
+}
+
+/// The failure ordering of the transition's compare-exchange (a broken variant weakens it).
+#[cfg_attr(not(feature = "teeth"), allow(clippy::extra_unused_type_parameters))]
+fn transition_failure_order<F: crate::Frontend>() -> Ordering {
+    // Acquire on failure too: when a lookup replaced `w` (the word moved on), the caller frees
+    // `w`'s memory next, which must come after that lookup's try-incref read of it (its
+    // publishing store is a Release). ThreadSanitizer found this through the C ABI; the model
+    // cannot (its wrapper blocks are quarantined, never reused).
+    if flawed!(F, DeallocFailureRelaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::Acquire
+    }
+}
+
+/// [`transition`] after its first try met a lookup's lock (`seen`): waits and retries.
+#[inline(never)]
+fn transition_wait<N: NativeObject>(
+    frontend: &N::Frontend,
+    word: &crate::BindingWord<WrapperOf<N>>,
+    w: NonNull<WrapperOf<N>>,
+    caching: Caching,
+    object: NonNull<N>,
+    seen: Raw<WrapperOf<N>>,
+) -> Dealloc<N> {
+    let active = Raw::encode(State::Active(w));
+    let target = match caching {
+        Caching::Cache => State::InTransit(w),
+        Caching::Forget => State::Detached,
+    };
     let mut backoff = Backoff::new(frontend);
+    word.wait_for_change(seen, &mut backoff);
     loop {
         // AcqRel: after the last lookup's unlock (so its try-incref failed on our zero count),
-        // and published to the settler and reclaimer. Acquire on failure too: when a lookup
-        // replaced `w` (the word moved on), the caller frees `w`'s memory next, which must come
-        // after that lookup's try-incref read of it (its publishing store is a Release).
-        // ThreadSanitizer found this through the C ABI; the model cannot (its wrapper blocks
-        // are quarantined, never reused).
-        let failure = if flawed!(N::Frontend, DeallocFailureRelaxed) {
-            Ordering::Relaxed
-        } else {
-            Ordering::Acquire
-        };
-        match word.cas_serial::<N::Frontend>(active, Raw::encode(target), Ordering::AcqRel, failure)
-        {
-            Ok(()) => {
-                return match caching {
-                    Caching::Cache => Dealloc::Cached(InTransit { object, wrapper: w }),
-                    Caching::Forget => Dealloc::Detached,
-                };
-            }
+        // and published to the settler and reclaimer. Failure: see `transition_failure_order`.
+        match word.cas_serial::<N::Frontend>(
+            active,
+            Raw::encode(target),
+            Ordering::AcqRel,
+            transition_failure_order::<N::Frontend>(),
+        ) {
+            Ok(()) => return transitioned(caching, object, w),
             Err(seen) if seen == active.locked() => word.wait_for_change(seen, &mut backoff),
             Err(_) => return Dealloc::NotCanonical,
         }

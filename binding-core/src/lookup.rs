@@ -144,9 +144,59 @@ impl<N: NativeObject> NativeRef<N> {
         hit.then_some(w)
     }
 
-    /// Every case but the plain hit: waits, revival, fresh wrapper, the takeover.
+    /// Every case but the plain hit. The common one, a cached wrapper to revive (every drop +
+    /// refetch), is tried first on its own: it never waits, so none of the loop's state (the
+    /// back-off, the takeover's bookkeeping) is set up for it, and this stays a small function.
     #[inline(never)]
     fn lookup_slow<M: WrapperFactory<N>>(
+        &self,
+        factory: &M,
+    ) -> Result<(NonNull<WrapperOf<N>>, Found), M::Error> {
+        let word = self.object().binding();
+        // Relaxed: only picks the branch; the lock below is the Acquire.
+        let seen = word.load(Ordering::Relaxed);
+        if let Some(w) = seen.inactive_unlocked()
+            // Acquire: see the settler's last writes to `w`'s memory before reusing it.
+            && word
+                .cas_serial::<N::Frontend>(seen, seen.locked(), Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            // SAFETY: we just locked the word on Inactive(w).
+            return Ok((unsafe { self.revive_locked(factory, w) }, Found::Revived));
+        }
+        self.lookup_loop(factory)
+    }
+
+    /// Revives `w`, this object's cached block, in place, and unlocks the word on Active(w).
+    ///
+    /// # Safety
+    ///
+    /// The caller locked the word on Inactive(w).
+    #[inline(always)]
+    unsafe fn revive_locked<M: WrapperFactory<N>>(
+        &self,
+        factory: &M,
+        w: NonNull<WrapperOf<N>>,
+    ) -> NonNull<WrapperOf<N>> {
+        let object = self.object();
+        // SAFETY: `w` is this object's cached block and we hold the lock (caller).
+        unsafe { factory.revive(w, self.clone()) };
+        if !flawed!(N::Frontend, ReviveWithoutRearm) {
+            // SAFETY: `w` is live again and we own its only reference.
+            unsafe { object.frontend().enable_try_incref(w) };
+        }
+        // Release (unlock + publish in one store): the revival happens before any other
+        // thread's lock of this word.
+        object.binding().store(
+            Raw::encode(State::Active(w)),
+            publish_order::<N::Frontend>(),
+        );
+        w
+    }
+
+    /// [`lookup_slow`](Self::lookup_slow)'s loop: waits, revival, fresh wrapper, the takeover.
+    #[inline(never)]
+    fn lookup_loop<M: WrapperFactory<N>>(
         &self,
         factory: &M,
     ) -> Result<(NonNull<WrapperOf<N>>, Found), M::Error> {
@@ -257,19 +307,8 @@ impl<N: NativeObject> NativeRef<N> {
                     {
                         continue;
                     }
-                    // SAFETY: `w` is this object's cached block and we hold the lock.
-                    unsafe { factory.revive(w, self.clone()) };
-                    if !flawed!(N::Frontend, ReviveWithoutRearm) {
-                        // SAFETY: `w` is live again and we own its only reference.
-                        unsafe { frontend.enable_try_incref(w) };
-                    }
-                    // Release (unlock + publish in one store): the revival happens before any
-                    // other thread's lock of this word.
-                    word.store(
-                        Raw::encode(State::Active(w)),
-                        publish_order::<N::Frontend>(),
-                    );
-                    break Ok((w, Found::Revived));
+                    // SAFETY: we just locked the word on Inactive(w).
+                    break Ok((unsafe { self.revive_locked(factory, w) }, Found::Revived));
                 }
                 State::Detached => {
                     // Outside the lock: allocation may collect garbage and run user code

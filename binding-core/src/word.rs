@@ -161,6 +161,15 @@ impl<W> Raw<W> {
         NonNull::new(self.0)
     }
 
+    /// The wrapper of an unlocked Inactive word (the cached block a revival takes), else `None`.
+    #[inline]
+    pub(crate) fn inactive_unlocked(self) -> Option<NonNull<W>> {
+        if self.tags() != INACTIVE {
+            return None;
+        }
+        NonNull::new(self.0.map_addr(|a| a & !TAGS))
+    }
+
     /// Decodes the state, ignoring the lock bit.
     pub(crate) fn decode(self) -> State<W> {
         let tags = self.tags() & !LOCKED;
