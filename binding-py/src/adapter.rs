@@ -529,7 +529,40 @@ impl<R: Runtime> Interp<R> {
     ///
     /// `o` is a wrapper whose reference count just reached zero, on this (attached) thread; this
     /// is its only dealloc.
+    // Inline: its common path is small, and the runtime's `tp_dealloc` is only a call of it.
+    #[inline]
     pub unsafe fn dealloc_wrapper(&self, o: NonNull<R::Object>) {
+        let rt = &self.0;
+        // The common death (no finalizer, no weak references, caching on: every drop of a drop
+        // + refetch) on its own, small: none of the other cases' code, spills or flaw checks.
+        // SAFETY: `o` is dying; its type is alive (it holds a reference).
+        if unsafe { rt.has_finalizer(rt.type_of(o)) || rt.has_weakrefs(o) } || !rt.state().caching()
+        {
+            // SAFETY: as called.
+            return unsafe { self.dealloc_wrapper_full(o) };
+        }
+        // SAFETY: `o` is a wrapper (caller); its memory stays ours until we free or cache it.
+        let w = unsafe { WrapperObj::<R>::of(o) };
+        // SAFETY: `o`'s count reached zero, `w.slot` is its slot, and this is its only dealloc.
+        let outcome = unsafe { binding_core::dealloc(self, o, &w.slot, Caching::Cache) };
+        let (stats, serialized) = (&rt.state().stats, rt.has_gil());
+        Stats::add(&stats.wrappers_alive, -1, serialized);
+        if let Dealloc::Cached(baton) = outcome {
+            // SAFETY: only this thread touches a dying wrapper's baton.
+            unsafe { *w.baton.get() = Some(baton) };
+        }
+        // SAFETY: the dealloc is done; `o` is dead.
+        unsafe { self.free_wrapper(o) };
+    }
+
+    /// [`dealloc_wrapper`](Self::dealloc_wrapper) with a finalizer, weak references, or caching
+    /// off (and every broken variant of its order).
+    ///
+    /// # Safety
+    ///
+    /// As `dealloc_wrapper`.
+    #[inline(never)]
+    unsafe fn dealloc_wrapper_full(&self, o: NonNull<R::Object>) {
         let rt = &self.0;
         // SAFETY: `o` is a wrapper (caller); its memory stays ours until we free or cache it.
         let w = unsafe { WrapperObj::<R>::of(o) };
