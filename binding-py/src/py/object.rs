@@ -17,9 +17,9 @@ use pyo3::{PyTraverseError, PyVisit};
 
 use super::capi::{CApi, CPYTHON};
 use super::class::{Class, ClassDef};
-use super::field::new_field_descriptor;
-use super::kind::{Fields, new_native};
-use super::member::{Member, MemberAccess, MemberCheck, member_accessors, projection};
+use super::field::{Accessors, new_field_descriptor};
+use super::kind::{Fields, INLINE_FIELDS, new_native};
+use super::member::{MemberAccess, MemberCheck, member_accessors, projection};
 use super::native::{Raised, Value, Visit, raise, type_name, with_value};
 use super::types::{self, OBJECT_BASE};
 use crate::adapter::PyRef;
@@ -228,7 +228,7 @@ unsafe fn store(o: *mut ffi::PyObject, def: &FieldDef, value: Option<Value>) -> 
     let old = unsafe {
         with_value(o, |_, fields: &Fields| {
             // (`replace` needs an attached thread: the caller is.)
-            fields.0.get(def.index).map(|f| f.replace(value))
+            fields.get(def.index).map(|f| f.replace(value))
         })
     }?;
     match old {
@@ -268,6 +268,32 @@ fn check_field(def: &FieldDef, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>)
     }
 }
 
+/// The member accessors of field `index` of a `tether.Object` class: for an inline field, a
+/// getter and setter of their own with the index a constant (see [`Fields::inline_field`]).
+fn field_accessors(index: usize, name: String, check: MemberCheck) -> Accessors {
+    fn inline<const I: usize>(name: String, check: MemberCheck) -> Accessors {
+        member_accessors(MemberAccess {
+            name,
+            project: projection(|fields: &Fields| fields.inline_field::<I>()),
+            check: Some(check),
+            _value: core::marker::PhantomData,
+        })
+    }
+    const _: () = assert!(INLINE_FIELDS == 4, "one arm per inline field below");
+    match index {
+        0 => inline::<0>(name, check),
+        1 => inline::<1>(name, check),
+        2 => inline::<2>(name, check),
+        3 => inline::<3>(name, check),
+        _ => member_accessors(MemberAccess {
+            name,
+            project: projection(move |fields: &Fields| fields.get(index)),
+            check: Some(check),
+            _value: core::marker::PhantomData,
+        }),
+    }
+}
+
 /// `ObjectBase.__new__`: a fresh native object with every field unset, bound to a fresh wrapper.
 /// Arguments are left to `__init__`.
 unsafe extern "C" fn object_new(
@@ -290,12 +316,10 @@ unsafe extern "C" fn object_new(
     };
     // SAFETY: a registered class has our slots (register_class patched them).
     debug_assert!(unsafe { types::is_tied(ty) });
-    let fields = (0..schema.get().fields.len())
-        .map(|_| Member::new())
-        .collect();
+    let fields = Fields::new(schema.get().fields.len());
     // SAFETY: `ty` is live; attached.
     let class = unsafe { PyRef::from_borrowed(CApi, NonNull::new_unchecked(ty.cast())) };
-    let handle = new_native(class, Fields(fields));
+    let handle = new_native(class, fields);
     // SAFETY: attached; `ty` is a wrapper type kept alive by the native object.
     match unsafe { CPYTHON.construct(NonNull::new_unchecked(ty), handle) } {
         Ok(o) => o.as_ptr(),
@@ -532,12 +556,7 @@ pub fn _register_class(cls: &Bound<'_, PyType>, fields: Vec<Bound<'_, PyTuple>>)
             Box::new(move |obj: &Bound<'_, PyAny>, v: &Bound<'_, PyAny>| {
                 check_field(&check_def, obj, v)
             });
-        let accessors = member_accessors(MemberAccess {
-            name: name_s.clone(),
-            project: projection(move |fields: &Fields| fields.0.get(index)),
-            check: Some(field_check),
-            _value: core::marker::PhantomData,
-        });
+        let accessors = field_accessors(index, name_s.clone(), field_check);
         // SAFETY: the member accessors of `Fields` accept instances of this class (each holds a
         // `Fields`) and own their closure.
         let descr = unsafe { new_field_descriptor(cls, &name, accessors) }?;

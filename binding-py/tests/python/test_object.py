@@ -210,3 +210,45 @@ def test_long_chains_are_dropped_without_recursion():
     assert head.next.label == "199998"
     del head  # the native side releases the chain iteratively (no stack overflow)
     gc.collect()
+
+
+def test_fields_past_the_inline_ones(quiet_stats):
+    # The first four fields live in the native block itself, the rest in one more allocation:
+    # a class whose inherited and own fields straddle that line reads, writes, deletes and
+    # frees every one of them, keeps each child's identity, and leaves nothing behind.
+    from conftest import assert_balanced
+
+    class Base3(tether.Object):
+        a: object
+        b: object
+        c: object
+
+    class Wide(Base3):
+        d: object
+        e: object
+        f: object
+        g: object
+
+    names = "abcdefg"
+    kids = [Inner(i) for i in range(len(names))]
+    w = Wide(*kids)
+    for name, kid in zip(names, kids):
+        assert getattr(w, name) is kid
+        assert getattr(w, name) is getattr(w, name)
+    ids = [id(getattr(w, n)) for n in names]
+    del kids, kid
+    gc.collect()
+    # Every child's wrapper died and comes back at the same address.
+    assert [id(getattr(w, n)) for n in names] == ids
+    assert [getattr(w, n).value for n in names] == list(range(len(names)))
+    w.e = "python value"
+    w.g = None
+    assert (w.e, w.g) == ("python value", None)
+    del w.f
+    with pytest.raises(AttributeError, match="'f'"):
+        w.f
+    w.f = Inner(99)
+    assert w.f.value == 99
+    assert "g=None" in repr(w)
+    del w
+    assert_balanced(quiet_stats)
