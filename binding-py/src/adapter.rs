@@ -535,9 +535,14 @@ impl<R: Runtime> Interp<R> {
         let rt = &self.0;
         // The common death (no finalizer, no weak references, caching on: every drop of a drop
         // + refetch) on its own, small: none of the other cases' code, spills or flaw checks.
-        // SAFETY: `o` is dying; its type is alive (it holds a reference).
-        if unsafe { rt.has_finalizer(rt.type_of(o)) || rt.has_weakrefs(o) } || !rt.state().caching()
-        {
+        // Serialized runtimes only: with a GIL it made a 3.14 drop + refetch ~8% faster (487 ->
+        // 469 instructions); free-threaded it ran fewer instructions too (733 -> 729) but
+        // timed 3-7% slower, so there every death takes the one full path, as before.
+        let uncommon = !R::SERIALIZED
+            // SAFETY: `o` is dying; its type is alive (it holds a reference).
+            || unsafe { rt.has_finalizer(rt.type_of(o)) || rt.has_weakrefs(o) }
+            || !rt.state().caching();
+        if uncommon {
             // SAFETY: as called.
             return unsafe { self.dealloc_wrapper_full(o) };
         }
@@ -649,6 +654,8 @@ impl<R: Runtime> Interp<R> {
     /// # Safety
     ///
     /// `o` is a dead wrapper whose dealloc ran on this thread; called once.
+    // Inline: called by both dealloc paths (and left out of line without this).
+    #[inline]
     pub unsafe fn free_wrapper(&self, o: NonNull<R::Object>) {
         let rt = &self.0;
         // SAFETY: the block is still ours.
