@@ -135,15 +135,11 @@ fn transition<N: NativeObject>(
     caching: Caching,
     object: NonNull<N>,
 ) -> Dealloc<N> {
-    let active = Raw::encode(State::Active(w));
-    let target = match caching {
-        Caching::Cache => State::InTransit(w),
-        Caching::Forget => State::Detached,
-    };
+    let (active, target) = transition_words(w, caching);
     // Orderings: as in `transition_wait`'s loop, which this first try is.
     match word.cas_serial::<N::Frontend>(
         active,
-        Raw::encode(target),
+        target,
         Ordering::AcqRel,
         transition_failure_order::<N::Frontend>(),
     ) {
@@ -153,6 +149,17 @@ fn transition<N: NativeObject>(
         }
         Err(_) => Dealloc::NotCanonical,
     }
+}
+
+/// The words of the dealloc's transition: the one it expects (Active(w)) and the one it leaves
+/// (InTransit(w) when caching, else Detached).
+#[inline(always)]
+fn transition_words<W>(w: NonNull<W>, caching: Caching) -> (Raw<W>, Raw<W>) {
+    let target = match caching {
+        Caching::Cache => State::InTransit(w),
+        Caching::Forget => State::Detached,
+    };
+    (Raw::encode(State::Active(w)), Raw::encode(target))
 }
 
 /// The dealloc's outcome after its transition.
@@ -192,11 +199,7 @@ fn transition_wait<N: NativeObject>(
     object: NonNull<N>,
     seen: Raw<WrapperOf<N>>,
 ) -> Dealloc<N> {
-    let active = Raw::encode(State::Active(w));
-    let target = match caching {
-        Caching::Cache => State::InTransit(w),
-        Caching::Forget => State::Detached,
-    };
+    let (active, target) = transition_words(w, caching);
     let mut backoff = Backoff::new(frontend);
     word.wait_for_change(seen, &mut backoff);
     loop {
@@ -204,7 +207,7 @@ fn transition_wait<N: NativeObject>(
         // and published to the settler and reclaimer. Failure: see `transition_failure_order`.
         match word.cas_serial::<N::Frontend>(
             active,
-            Raw::encode(target),
+            target,
             Ordering::AcqRel,
             transition_failure_order::<N::Frontend>(),
         ) {
