@@ -546,18 +546,8 @@ impl<R: Runtime> Interp<R> {
             // SAFETY: as called.
             return unsafe { self.dealloc_wrapper_full(o) };
         }
-        // SAFETY: `o` is a wrapper (caller); its memory stays ours until we free or cache it.
-        let w = unsafe { WrapperObj::<R>::of(o) };
-        // SAFETY: `o`'s count reached zero, `w.slot` is its slot, and this is its only dealloc.
-        let outcome = unsafe { binding_core::dealloc(self, o, &w.slot, Caching::Cache) };
-        let (stats, serialized) = (&rt.state().stats, rt.has_gil());
-        Stats::add(&stats.wrappers_alive, -1, serialized);
-        if let Dealloc::Cached(baton) = outcome {
-            // SAFETY: only this thread touches a dying wrapper's baton.
-            unsafe { *w.baton.get() = Some(baton) };
-        }
-        // SAFETY: the dealloc is done; `o` is dead.
-        unsafe { self.free_wrapper(o) };
+        // SAFETY: as called; no finalizer ran or will.
+        unsafe { self.dealloc_transition_and_free(o, Caching::Cache) };
     }
 
     /// [`dealloc_wrapper`](Self::dealloc_wrapper) with a finalizer, weak references, or caching
@@ -625,6 +615,22 @@ impl<R: Runtime> Interp<R> {
         } else {
             Caching::Cache
         };
+        // SAFETY: as called; a finalizer that ran did not resurrect `o`.
+        unsafe { self.dealloc_transition_and_free(o, caching) };
+    }
+
+    /// Both dealloc paths' end: the kernel's binding transition and native drop, the weak
+    /// references of a forgotten wrapper cleared, the baton kept, the free.
+    ///
+    /// # Safety
+    ///
+    /// As `dealloc_wrapper`, after any finalizer (which did not resurrect `o`); `o` is untracked
+    /// or the kernel's dealloc untracks it first.
+    #[inline(always)]
+    unsafe fn dealloc_transition_and_free(&self, o: NonNull<R::Object>, caching: Caching) {
+        let rt = &self.0;
+        // SAFETY: `o` is a wrapper (caller); its memory stays ours until we free or cache it.
+        let w = unsafe { WrapperObj::<R>::of(o) };
         // SAFETY: `o`'s count reached zero, `w.slot` is its slot, and this is its only dealloc.
         let outcome = unsafe { binding_core::dealloc(self, o, &w.slot, caching) };
         let (stats, serialized) = (&rt.state().stats, rt.has_gil());
