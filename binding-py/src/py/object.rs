@@ -271,26 +271,24 @@ fn check_field(def: &FieldDef, obj: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>)
 /// The member accessors of field `index` of a `tether.Object` class: for an inline field, a
 /// getter and setter of their own with the index a constant (see [`Fields::inline_field`]).
 fn field_accessors(index: usize, name: String, check: MemberCheck) -> Accessors {
-    fn inline<const I: usize>(name: String, check: MemberCheck) -> Accessors {
+    fn with<P>(name: String, check: MemberCheck, project: P) -> Accessors
+    where
+        P: Fn(&Fields) -> Option<&super::member::Member> + Send + Sync + 'static,
+    {
         member_accessors(MemberAccess {
             name,
-            project: projection(|fields: &Fields| fields.inline_field::<I>()),
+            project,
             check: Some(check),
             _value: core::marker::PhantomData,
         })
     }
     const _: () = assert!(INLINE_FIELDS == 4, "one arm per inline field below");
     match index {
-        0 => inline::<0>(name, check),
-        1 => inline::<1>(name, check),
-        2 => inline::<2>(name, check),
-        3 => inline::<3>(name, check),
-        _ => member_accessors(MemberAccess {
-            name,
-            project: projection(move |fields: &Fields| fields.get(index)),
-            check: Some(check),
-            _value: core::marker::PhantomData,
-        }),
+        0 => with(name, check, projection(|f: &Fields| f.inline_field::<0>())),
+        1 => with(name, check, projection(|f: &Fields| f.inline_field::<1>())),
+        2 => with(name, check, projection(|f: &Fields| f.inline_field::<2>())),
+        3 => with(name, check, projection(|f: &Fields| f.inline_field::<3>())),
+        _ => with(name, check, projection(move |f: &Fields| f.get(index))),
     }
 }
 
